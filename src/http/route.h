@@ -1,0 +1,121 @@
+/* http/route.h — what a module hands to the router, and what a handler sees.
+ *
+ * Routes are a table. The one dispatcher (http/dispatch.c) does, in order: match method and
+ * path -> body/content-type limits -> authenticate -> permission (default deny) -> handler ->
+ * audit -> reply. A handler holds only the domain step: parse, call domain code, map the result.
+ *
+ * Memory: everything a handler allocates for the request comes from req->arena, freed after the
+ * response is sent. Strings in struct req are valid for the whole request.
+ */
+#ifndef MC_HTTP_ROUTE_H
+#define MC_HTTP_ROUTE_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth/auth.h"
+#include "core/buf.h"
+#include "store/store.h"
+
+struct req;
+struct reply;
+struct arena;
+struct app;
+
+typedef int route_fn(struct req *req, struct reply *rep);   /* returns MC_* */
+
+enum route_flags {
+	ROUTE_PUBLIC = 1 << 0,   /* no authentication, no permission */
+	ROUTE_WRITE = 1 << 1,    /* changes data: handler uses req_write() */
+	ROUTE_PHI = 1 << 2,      /* touches patient data: the dispatcher audits it */
+	ROUTE_FHIR = 1 << 3,     /* errors as OperationOutcome (else the /api/v1 envelope) */
+	ROUTE_RAW = 1 << 4,      /* errors as plain text (health, metrics) */
+	ROUTE_PERM_BY_TYPE = 1 << 5, /* permission depends on the {type} path parameter (FHIR) */
+};
+
+struct route {
+	const char *method;      /* "GET", "POST", ... */
+	const char *pattern;     /* "/api/v1/patients/{id}/profile"; {name} matches one segment */
+	route_fn *fn;
+	unsigned flags;
+	const char *permission;  /* wire name, e.g. "read:patient_data"; NULL only with ROUTE_PUBLIC
+	                            or ROUTE_PERM_BY_TYPE */
+	size_t max_body;         /* 0: takes no body; else bytes (capped by --max-body) */
+	const char *summary;     /* one line for the OpenAPI document */
+};
+
+struct kv {
+	const char *key, *value;
+};
+
+/* What the dispatcher audits for ROUTE_PHI routes; handlers fill what they know. */
+struct req_audit {
+	const char *action;         /* "create" "read" "vread" "update" "delete" "search" "history" ... */
+	const char *resource_type;
+	const char *resource_id;
+	const char *patient_id;     /* the patient whose data this is; NULL if none/unknown */
+	const char *reason;         /* break-the-glass reason etc. */
+	bool done;                  /* set by req_write(): already written in the unit's transaction */
+};
+
+struct req {
+	struct arena *arena;
+	struct app *app;
+	const char *method;
+	const char *path;           /* percent-decoded, no query string */
+	const char *body;           /* NUL-terminated; NULL when none */
+	size_t body_len;
+	const char *content_type;   /* media type only, lowercased, no parameters; NULL when none */
+	const char *request_id;
+	const char *client_ip;
+	const char *base_url;       /* "http://host:port" as the client addressed us */
+	const struct route *route;
+	struct auth_principal *who; /* NULL on public routes */
+	size_t nparams;
+	struct kv params[8];        /* path parameters, in pattern order */
+	size_t nquery;
+	struct kv *query;           /* decoded query arguments, in order; repeated keys kept */
+	void *conn;                 /* the server connection (headers); opaque */
+	struct req_audit audit;
+	/* error detail for the dispatcher's error body (set with req_fail) */
+	const char *err_msg;
+	const char *err_path;       /* FHIR element path, OperationOutcome.issue.expression */
+	json_t *err_details;        /* /api/v1 error.details; owned by the request */
+};
+
+const char *req_param(const struct req *r, const char *name);    /* NULL when absent */
+const char *req_query(const struct req *r, const char *name);    /* first value, NULL when absent */
+const char *req_header(const struct req *r, const char *name);   /* NULL when absent */
+/* Record the error for the response and return code (for `return req_fail(...)`). msg must be
+ * safe for the client: no PHI, no SQL, no internals. path/details may be NULL. details is stolen. */
+int req_fail(struct req *r, int code, const char *msg, const char *path, json_t *details);
+/* Run fn as one durable unit of work; when the route is ROUTE_PHI and fn succeeds, the audit
+ * record for req->audit is appended in the same transaction. Returns fn's code. */
+int req_write(struct req *r, store_work_fn *fn, void *arg);
+/* Parse the body as JSON (decimals kept, duplicates rejected); on failure records the error. */
+int req_json(struct req *r, json_t **out);   /* *out is owned by the request arena */
+
+struct reply {
+	int status;
+	const char *content_type;   /* static or arena string */
+	struct buf body;
+	size_t nheaders;
+	struct kv headers[12];      /* arena strings */
+};
+
+void reply_header(struct reply *rep, struct req *r, const char *name, const char *value);
+/* FHIR JSON body (application/fhir+json) from already-serialized bytes */
+int reply_fhir_bytes(struct reply *rep, int status, const char *json, size_t len);
+int reply_fhir_json(struct reply *rep, int status, const json_t *j);
+/* /api/v1 success envelope {success:true,data,meta{timestamp,version[,pagination]}}; data and
+ * pagination are stolen (pagination may be NULL). */
+int reply_api(struct reply *rep, struct req *r, int status, json_t *data, json_t *pagination);
+int reply_text(struct reply *rep, int status, const char *ctype, const char *text);
+
+/* A module's routes. */
+struct route_table {
+	const struct route *routes;
+	size_t n;
+};
+
+#endif

@@ -1,0 +1,94 @@
+/* store/store.h — the storage interface every layer above uses; backends plug in beneath it.
+ *
+ * Units of work. Callers never see BEGIN/COMMIT. A unit of work is a function run inside one
+ * transaction-like scope:
+ *   store_write(): queued to the backend's single writer. The SQLite backend runs each queued unit
+ *     inside its own SAVEPOINT of one shared transaction (group commit), commits once with
+ *     synchronous=FULL, then wakes every waiter. store_write returns only after the unit's changes
+ *     are durable, with the unit's own return code. A unit that returns non-zero is rolled back
+ *     alone (the others in its batch still commit). The unit runs on the writer thread: it must not
+ *     block on anything but the database and must not call store_write/store_read itself.
+ *   store_write_async(): the same, but returns at once; done(arg, rc) runs on the writer thread
+ *     after the commit (or rollback). Used for work whose durability the caller need not wait for
+ *     (read-audit records). The store keeps no reference to arg after done() returns.
+ *   store_read(): runs on the calling thread's own read connection, inside one read snapshot.
+ *
+ * SQL uses $1, $2 ... placeholders in both backends. Always bind; never format values into SQL.
+ * Results: MC_OK, or MC_* codes. A UNIQUE/constraint violation is MC_ECONFLICT; a busy/locked
+ * database after retries MC_EUNAVAIL; anything else MC_EINTERNAL (details logged, never returned).
+ *
+ * Threads: a struct store is shared by all threads. A store_txn and store_rows belong to the unit of
+ * work that received them and are invalid after it returns.
+ */
+#ifndef MC_STORE_STORE_H
+#define MC_STORE_STORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_txn;
+struct store_rows;
+
+enum store_type { STORE_NULL = 0, STORE_INT, STORE_REAL, STORE_TEXT, STORE_BLOB };
+
+struct store_arg {
+	enum store_type type;
+	int64_t i;
+	double d;
+	const void *p;  /* TEXT or BLOB bytes; borrowed for the duration of the call */
+	size_t len;     /* for TEXT, (size_t)-1 means NUL-terminated */
+};
+
+#define SA_NULL()        ((struct store_arg){.type = STORE_NULL})
+#define SA_INT(v)        ((struct store_arg){.type = STORE_INT, .i = (int64_t)(v)})
+#define SA_REAL(v)       ((struct store_arg){.type = STORE_REAL, .d = (double)(v)})
+#define SA_TEXT(s)       ((struct store_arg){.type = (s) ? STORE_TEXT : STORE_NULL, .p = (s), .len = (size_t)-1})
+#define SA_TEXTN(s, n)   ((struct store_arg){.type = STORE_TEXT, .p = (s), .len = (n)})
+#define SA_BLOB(s, n)    ((struct store_arg){.type = STORE_BLOB, .p = (s), .len = (n)})
+
+typedef int store_work_fn(struct store_txn *t, void *arg);
+typedef void store_done_fn(void *arg, int rc);
+
+/* Open from a URL: "sqlite:PATH" (PATH may be relative) or "postgres://..." (later backend).
+ * Does not migrate. MC_EINVAL for an unknown scheme, MC_EUNAVAIL when it cannot be opened. */
+int store_open(const char *url, struct store **out);
+/* Drains the writer (every queued unit runs and commits), closes all connections, frees. */
+void store_close(struct store *s);
+const char *store_backend_name(const struct store *s);   /* "sqlite" */
+
+int store_write(struct store *s, store_work_fn *fn, void *arg);
+int store_write_async(struct store *s, store_work_fn *fn, void *arg, store_done_fn *done);
+int store_read(struct store *s, store_work_fn *fn, void *arg);
+
+int store_exec(struct store_txn *t, const char *sql, const struct store_arg *args, size_t n);
+int store_query(struct store_txn *t, const char *sql, const struct store_arg *args, size_t n,
+		struct store_rows **out);
+/* Step: 1 = a row is ready, 0 = no more rows, negative = -MC_* error. */
+int store_rows_next(struct store_rows *r);
+bool store_rows_null(struct store_rows *r, int col);
+int64_t store_rows_int(struct store_rows *r, int col);
+double store_rows_real(struct store_rows *r, int col);
+const char *store_rows_text(struct store_rows *r, int col);  /* NUL-terminated; valid until next step */
+const void *store_rows_blob(struct store_rows *r, int col, size_t *len);
+void store_rows_close(struct store_rows *r);                 /* NULL is fine */
+int64_t store_changes(struct store_txn *t);                  /* rows changed by the last exec */
+
+/* Helpers over store_query for one-value answers: MC_OK, MC_ENOTFOUND when no row. */
+int store_query_int(struct store_txn *t, const char *sql, const struct store_arg *args, size_t n, int64_t *out);
+/* *out is malloc'd; caller frees. */
+int store_query_text(struct store_txn *t, const char *sql, const struct store_arg *args, size_t n, char **out);
+
+/* Migrations: numbered SQL scripts compiled into the binary (sql/<backend>/NNNN_name.sql).
+ * store_migrate applies the missing ones in order, each in its own transaction. */
+int store_migrate(struct store *s, int *applied);
+int store_schema_version(struct store *s, int *current, int *latest);
+int store_ping(struct store *s);   /* a trivial read: MC_OK when the database answers */
+
+/* Counters for /metrics and benchmarks. */
+struct store_stats {
+	uint64_t commits, units, units_failed;
+};
+void store_stats(struct store *s, struct store_stats *out);
+
+#endif
