@@ -97,6 +97,8 @@ int auth_token_verify(struct auth *a, const char *token, struct auth_principal *
  * Practitioner, Organization, Location, Schedule, Slot, Appointment...) need read/write:demographics;
  * AuditEvent needs read:audit; everything else read/write:patient_data. */
 enum auth_perm auth_fhir_perm(const char *type, bool write);
+/* Writes of AuditEvent return PERM__COUNT: a permission no role holds (auth_has() is false), so the
+ * write fails closed; auth_perm_name(PERM__COUNT) is "none". */
 
 /* ---- which patients (DESIGN §4) ---- */
 enum auth_access { AUTH_DEMOGRAPHICS_READ, AUTH_DEMOGRAPHICS_WRITE, AUTH_CLINICAL_READ, AUTH_CLINICAL_WRITE };
@@ -121,5 +123,111 @@ enum auth_scope auth_patient_scope(const struct auth_principal *p, enum auth_acc
 
 /* Care team (table care_team): add user to patient's care team. Idempotent. Inside a write unit. */
 int auth_care_team_add(struct store_txn *t, const char *patient_id, int64_t user_id, const char *added_by);
+
+/* ---- users and passwords (used by the demo loader and the CLI) ---- */
+#define AUTH_PWHASH_MAX 128      /* >= crypto_pwhash_STRBYTES; static-asserted in password.c */
+#define AUTH_PASSWORD_MAX 1024   /* longer passwords are rejected before hashing */
+#define AUTH_USERNAME_MAX 63     /* usernames: 3..63 of [A-Za-z0-9._@-] */
+
+/* Password policy: length 12..AUTH_PASSWORD_MAX, at least one upper-case letter, one digit and one
+ * character that is neither a letter nor a digit. MC_OK or MC_EINVAL with a client-safe reason in
+ * why (may be NULL). */
+int auth_password_policy(const char *password, const char **why);
+bool auth_username_valid(const char *username);
+/* argon2id (crypto_pwhash_str, INTERACTIVE limits). With a != NULL the hash runs on a's bounded
+ * login pool (MC_EUNAVAIL when its queue is full); with NULL on the calling thread (CLI, demo).
+ * out must hold crypto_pwhash_STRBYTES (<= AUTH_PWHASH_MAX). Does not check the policy. */
+int auth_password_hash(struct auth *a, const char *password, char out[AUTH_PWHASH_MAX]);
+/* Insert a user (inside a write unit). patient_id/practitioner_id may be NULL. MC_ECONFLICT when
+ * the username is taken, MC_EINVAL for a bad username or ids. *id receives the new user id. */
+int auth_user_create(struct store_txn *t, const char *username, const char *password_hash,
+		     enum auth_role role, const char *patient_id, const char *practitioner_id, int64_t *id);
+/* CLI operations on one user (inside a write unit): MC_ENOTFOUND when no such user. */
+int auth_user_set_active(struct store_txn *t, const char *username, bool active);
+int auth_user_reset_mfa(struct store_txn *t, const char *username);
+
+/* ---- tokens ---- */
+#define AUTH_TOKEN_MAX 1024      /* an access token is always shorter */
+#define AUTH_REFRESH_LEN 43      /* base64url of 32 random bytes */
+/* Sign an access token for p (expires after cfg->access_ttl). */
+int auth_token_issue(struct auth *a, const struct auth_principal *p, char out[AUTH_TOKEN_MAX],
+		     int64_t *expires_in);
+
+/* ---- login, refresh, logout, MFA, break-the-glass (the /api/v1/auth domain steps) ----
+ * Every outcome is audited inside the same write as its state change. Strings are borrowed. */
+struct auth_client {
+	const char *request_id;     /* may be NULL */
+	const char *client_ip;      /* may be NULL */
+};
+
+struct auth_session {
+	char access_token[AUTH_TOKEN_MAX];
+	char refresh_token[AUTH_REFRESH_LEN + 1];
+	int64_t expires_in;                 /* seconds */
+	struct auth_principal who;
+	/* The user's role is listed in cfg->mfa_roles but no TOTP is enrolled yet: the login succeeds
+	 * (so the user can enrol through POST /api/v1/auth/mfa/enroll) and the response says
+	 * mfa_enrollment_required: true. Once enrolled, TOTP is mandatory. */
+	bool mfa_enrollment_required;
+};
+
+/* Detail codes a failed login/refresh reports (the /api/v1 error.details.code). */
+#define AUTH_DETAIL_MFA_REQUIRED "MFA_REQUIRED"
+#define AUTH_DETAIL_MFA_INVALID "MFA_INVALID"
+
+/* Log in. MC_OK fills *out. MC_EUNAUTH for unknown user, wrong password, inactive user (all the
+ * same answer, similar time) or a missing/wrong TOTP code (*detail = AUTH_DETAIL_MFA_*); MC_ELOCKED
+ * while locked (cfg->lockout_threshold consecutive failures lock for cfg->lockout_minutes);
+ * MC_EUNAVAIL when the login pool queue is full; MC_EINVAL for absurd input sizes.
+ * totp may be NULL. *detail (may be NULL) is a static string or NULL. */
+int auth_login(struct auth *a, const char *username, const char *password, const char *totp,
+	       const struct auth_client *c, struct auth_session *out, const char **detail);
+/* Rotate a refresh token: the presented one is marked used and a new one in the same family is
+ * issued with a new access token. Presenting an already-used token revokes the whole family.
+ * MC_EUNAUTH on any failure. */
+int auth_refresh(struct auth *a, const char *refresh_token, const struct auth_client *c,
+		 struct auth_session *out);
+/* Revoke the family of refresh_token if it belongs to who. MC_OK also when it is unknown. */
+int auth_logout(struct auth *a, const struct auth_principal *who, const char *refresh_token,
+		const struct auth_client *c);
+
+struct auth_user_info {
+	int64_t id;
+	char username[AUTH_USERNAME_MAX + 1];
+	enum auth_role role;
+	bool active, totp_enabled;
+	char patient_id[65], practitioner_id[65];
+	int64_t created_ms;
+};
+int auth_user_get(struct auth *a, int64_t id, struct auth_user_info *out);   /* MC_ENOTFOUND */
+/* Page through users ordered by id: cb is called once per user; a non-zero return stops. */
+int auth_user_list(struct auth *a, int64_t after_id, int limit,
+		   int (*cb)(const struct auth_user_info *u, void *arg), void *arg);
+/* Admin creation: checks username, role, ids and the password policy (MC_EINVAL, *why set),
+ * hashes on the pool, inserts and audits ("user-create" by who). MC_ECONFLICT if taken. */
+int auth_admin_user_create(struct auth *a, const struct auth_principal *who, const char *username,
+			   const char *password, const char *role, const char *patient_id,
+			   const char *practitioner_id, const struct auth_client *c, int64_t *id,
+			   const char **why);
+
+/* TOTP enrolment: a new secret is stored (encrypted) but not enabled until auth_mfa_verify.
+ * secret_b32 receives the base32 secret, uri the otpauth:// URI. MC_ECONFLICT when already on. */
+int auth_mfa_enroll(struct auth *a, const struct auth_principal *who, char secret_b32[64],
+		    char uri[256]);
+/* Check code against the pending (or enabled) secret and enable TOTP. MC_EUNAUTH on a wrong or
+ * replayed code, MC_EPRECOND when no enrolment is pending. */
+int auth_mfa_verify(struct auth *a, const struct auth_principal *who, const char *code,
+		    const struct auth_client *c);
+
+struct auth_grant {
+	int64_t id;
+	char patient_id[65];
+	int64_t granted_ms, expires_ms;
+};
+/* Break the glass: reason must have >= 10 characters (<= 1000); grant lasts
+ * cfg->break_glass_minutes; audited as "break-glass" with the reason. Needs PERM_BREAK_GLASS. */
+int auth_break_glass(struct auth *a, const struct auth_principal *who, const char *patient_id,
+		     const char *reason, const struct auth_client *c, struct auth_grant *out,
+		     const char **why);
 
 #endif

@@ -53,5 +53,12 @@ int fhir_store_read(struct store_txn *t, struct arena *a, const char *type, cons
  * Returns at most count entries starting at offset; *total gets the total count. */
 int fhir_store_history(struct store_txn *t, struct arena *a, const char *type, const char *id,
 		       int64_t since_ms, int offset, int count, struct fhir_stored **out, int *n, int64_t *total);
+/* The same, listing only what acc allows (struct fhir_access, fhir/search.h; NULL = everything).
+ * count is capped at FHIR_STORE_PAGE_MAX. *out is arena-owned. */
+struct fhir_access;
+#define FHIR_STORE_PAGE_MAX 1000
+int fhir_store_history_ex(struct store_txn *t, struct arena *a, const char *type, const char *id,
+			  int64_t since_ms, int offset, int count, const struct fhir_access *acc,
+			  struct fhir_stored **out, int *n, int64_t *total);
 
 #endif

@@ -7,6 +7,7 @@
 struct mc_config;
 struct store;
 struct auth;
+struct router;
 
 struct app {
 	const struct mc_config *cfg;
@@ -14,6 +15,7 @@ struct app {
 	struct auth *auth;          /* token keys, login worker pool; see auth/ */
 	int64_t started_ms;
 	const char *version;        /* MEDCORE_VERSION */
+	const struct router *router; /* the compiled route tables (OpenAPI, metrics); set by serve */
 };
 
 #endif

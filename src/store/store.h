@@ -43,9 +43,16 @@ struct store_arg {
 #define SA_NULL()        ((struct store_arg){.type = STORE_NULL})
 #define SA_INT(v)        ((struct store_arg){.type = STORE_INT, .i = (int64_t)(v)})
 #define SA_REAL(v)       ((struct store_arg){.type = STORE_REAL, .d = (double)(v)})
-#define SA_TEXT(s)       ((struct store_arg){.type = (s) ? STORE_TEXT : STORE_NULL, .p = (s), .len = (size_t)-1})
+#define SA_TEXT(s)       store_arg_text(s)
 #define SA_TEXTN(s, n)   ((struct store_arg){.type = STORE_TEXT, .p = (s), .len = (n)})
 #define SA_BLOB(s, n)    ((struct store_arg){.type = STORE_BLOB, .p = (s), .len = (n)})
+
+/* NULL text binds SQL NULL. (A function, not a macro: arrays would warn under -Waddress.) */
+static inline struct store_arg store_arg_text(const char *s)
+{
+	struct store_arg a = {.type = s ? STORE_TEXT : STORE_NULL, .p = s, .len = (size_t)-1};
+	return a;
+}
 
 typedef int store_work_fn(struct store_txn *t, void *arg);
 typedef void store_done_fn(void *arg, int rc);

@@ -1,0 +1,479 @@
+/* fhir/store.c — the versioned resource store (fhir/store.h) over store/store.h.
+ *
+ * A write: stamp id/meta into the resource, serialize once (mcjson_dump keeps decimal lexemes),
+ * append a resource_versions row, insert or update the resources row (current version, patient
+ * compartment owner), then replace the resource's index rows (fhir_index_extract). Reads return the
+ * stored bytes untouched: nothing is parsed or re-serialized on the read path.
+ * Schema: sql/sqlite/0002_fhir.sql.
+ */
+#include "fhir/store.h"
+
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/id.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mctime.h"
+#include "fhir/resource.h"
+#include "fhir/search.h"
+#include "store/store.h"
+
+#define NARGS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Put resourceType, id and meta (versionId, lastUpdated first) at the front of res, keeping the
+ * order of every other element. FHIR's JSON convention lists them first; readers expect it. */
+static void stamp(json_t *res, const char *type, const char *id, int64_t version, int64_t lu_ms)
+{
+	char vbuf[24], ts[32];
+	snprintf(vbuf, sizeof(vbuf), "%lld", (long long)version);
+	mctime_format_ms(lu_ms, ts);
+
+	json_t *meta = json_object();
+	json_object_set_new(meta, "versionId", json_string(vbuf));
+	json_object_set_new(meta, "lastUpdated", json_string(ts));
+	json_t *old_meta = json_object_get(res, "meta");
+	if (json_is_object(old_meta)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(old_meta, k, v) {
+			if (strcmp(k, "versionId") != 0 && strcmp(k, "lastUpdated") != 0)
+				json_object_set(meta, k, v);
+		}
+	}
+	json_t *n = json_object();
+	json_object_set_new(n, "resourceType", json_string(type));
+	json_object_set_new(n, "id", json_string(id));
+	json_object_set_new(n, "meta", meta);
+	const char *k;
+	json_t *v;
+	json_object_foreach(res, k, v) {
+		if (strcmp(k, "resourceType") != 0 && strcmp(k, "id") != 0 && strcmp(k, "meta") != 0)
+			json_object_set(n, k, v);
+	}
+	json_object_clear(res);
+	json_object_update(res, n);
+	json_decref(n);
+}
+
+struct idx_ctx {
+	struct store_txn *t;
+	int64_t rkey;
+};
+
+static const char *nz(const char *s)
+{
+	return s ? s : "";
+}
+
+/* One index row into its table. Duplicates (the same value twice in one resource) are ignored. */
+static int index_row(const struct fhir_index_row *row, void *arg)
+{
+	struct idx_ctx *c = arg;
+	if (!row->param || row->param[0] == '\0')
+		return MC_OK;
+	/* _id and _lastUpdated are columns of resources, searched there */
+	if (strcmp(row->param, "_id") == 0 || strcmp(row->param, "_lastUpdated") == 0)
+		return MC_OK;
+	switch (row->type) {
+	case FHIR_SP_STRING: {
+		if (!row->text)
+			return MC_OK;
+		struct store_arg a[] = {SA_TEXT(row->param), SA_TEXT(row->text), SA_INT(c->rkey),
+					SA_TEXT(row->raw ? row->raw : row->text)};
+		return store_exec(c->t,
+				  "INSERT INTO idx_string (param, norm, rkey, raw) VALUES ($1, $2, $3, $4) "
+				  "ON CONFLICT DO NOTHING",
+				  a, NARGS(a));
+	}
+	case FHIR_SP_TOKEN: {
+		if (!row->code)
+			return MC_OK;
+		struct store_arg a[] = {SA_TEXT(row->param), SA_TEXT(row->code), SA_TEXT(nz(row->system)),
+					SA_INT(c->rkey), SA_TEXT(row->text)};
+		return store_exec(c->t,
+				  "INSERT INTO idx_token (param, code, system, rkey, text) VALUES ($1, $2, $3, $4, $5) "
+				  "ON CONFLICT DO NOTHING",
+				  a, NARGS(a));
+	}
+	case FHIR_SP_DATE: {
+		struct store_arg a[] = {SA_TEXT(row->param), SA_INT(row->lo), SA_INT(row->hi), SA_INT(c->rkey)};
+		return store_exec(c->t,
+				  "INSERT INTO idx_date (param, lo, hi, rkey) VALUES ($1, $2, $3, $4) "
+				  "ON CONFLICT DO NOTHING",
+				  a, NARGS(a));
+	}
+	case FHIR_SP_REFERENCE: {
+		if (!row->ref_id)
+			return MC_OK;
+		struct store_arg a[] = {SA_TEXT(row->param), SA_TEXT(row->ref_id), SA_TEXT(nz(row->ref_type)),
+					SA_INT(c->rkey)};
+		return store_exec(c->t,
+				  "INSERT INTO idx_ref (param, ref_id, ref_type, rkey) VALUES ($1, $2, $3, $4) "
+				  "ON CONFLICT DO NOTHING",
+				  a, NARGS(a));
+	}
+	case FHIR_SP_NUMBER: {
+		struct store_arg a[] = {SA_TEXT(row->param), SA_REAL(row->num), SA_INT(c->rkey)};
+		return store_exec(c->t,
+				  "INSERT INTO idx_number (param, value, rkey) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+				  a, NARGS(a));
+	}
+	case FHIR_SP_QUANTITY: {
+		struct store_arg a[] = {SA_TEXT(row->param), SA_REAL(row->num), SA_TEXT(nz(row->system)),
+					SA_TEXT(nz(row->code)), SA_INT(c->rkey)};
+		return store_exec(c->t,
+				  "INSERT INTO idx_quantity (param, value, system, code, rkey) VALUES ($1, $2, $3, $4, $5) "
+				  "ON CONFLICT DO NOTHING",
+				  a, NARGS(a));
+	}
+	case FHIR_SP_URI: {
+		if (!row->text)
+			return MC_OK;
+		struct store_arg a[] = {SA_TEXT(row->param), SA_TEXT(row->text), SA_INT(c->rkey)};
+		return store_exec(c->t,
+				  "INSERT INTO idx_uri (param, uri, rkey) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+				  a, NARGS(a));
+	}
+	default:
+		return MC_OK;
+	}
+}
+
+static int index_clear(struct store_txn *t, int64_t rkey)
+{
+	static const char *const del[] = {
+		"DELETE FROM idx_string WHERE rkey = $1", "DELETE FROM idx_token WHERE rkey = $1",
+		"DELETE FROM idx_date WHERE rkey = $1",   "DELETE FROM idx_ref WHERE rkey = $1",
+		"DELETE FROM idx_number WHERE rkey = $1", "DELETE FROM idx_quantity WHERE rkey = $1",
+		"DELETE FROM idx_uri WHERE rkey = $1",
+	};
+	struct store_arg a[] = {SA_INT(rkey)};
+	for (size_t i = 0; i < NARGS(del); i++) {
+		int rc = store_exec(t, del[i], a, 1);
+		if (rc)
+			return rc;
+	}
+	return MC_OK;
+}
+
+static void meta_fill(struct fhir_meta *m, const char *type, const char *id, int64_t version, int64_t lu,
+		      bool deleted, const char *pid)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->type, sizeof(m->type), "%s", type);
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	m->version = version;
+	m->last_updated_ms = lu;
+	m->deleted = deleted;
+	snprintf(m->patient_id, sizeof(m->patient_id), "%s", pid ? pid : "");
+}
+
+/* Stamp, serialize, and write version `version` of an existing or new row. rkey 0 = insert the
+ * resources row. */
+static int write_version(struct store_txn *t, const char *type, const char *id, json_t *res, int64_t rkey,
+			 int64_t version, struct fhir_meta *out)
+{
+	int64_t now = mctime_now_ms();
+	stamp(res, type, id, version, now);
+	char pid[65] = "";
+	if (!fhir_patient_of(type, res, pid))
+		pid[0] = '\0';
+	struct buf js = BUF_INIT;
+	int rc = mcjson_dump(res, &js);
+	if (rc) {
+		buf_release(&js);
+		return rc;
+	}
+	struct store_arg pid_arg = pid[0] ? SA_TEXT(pid) : SA_NULL();
+	if (rkey == 0) {
+		struct store_arg a[] = {SA_TEXT(type), SA_TEXT(id), SA_INT(version), SA_INT(now), pid_arg};
+		struct store_rows *rows = NULL;
+		rc = store_query(t,
+				 "INSERT INTO resources (type, id, version, last_updated_ms, deleted, patient_id) "
+				 "VALUES ($1, $2, $3, $4, 0, $5) RETURNING rkey",
+				 a, NARGS(a), &rows);
+		if (rc == MC_OK) {
+			int st = store_rows_next(rows);
+			if (st == 1)
+				rkey = store_rows_int(rows, 0);
+			else
+				rc = st < 0 ? -st : MC_EINTERNAL;
+		}
+		store_rows_close(rows);
+	} else {
+		struct store_arg a[] = {SA_INT(version), SA_INT(now), pid_arg, SA_INT(rkey)};
+		rc = store_exec(t,
+				"UPDATE resources SET version = $1, last_updated_ms = $2, deleted = 0, patient_id = $3 "
+				"WHERE rkey = $4",
+				a, NARGS(a));
+		if (rc == MC_OK)
+			rc = index_clear(t, rkey);
+	}
+	if (rc == MC_OK) {
+		struct store_arg a[] = {SA_INT(rkey), SA_INT(version), SA_INT(now), SA_TEXTN(js.data, js.len)};
+		rc = store_exec(t,
+				"INSERT INTO resource_versions (rkey, version, last_updated_ms, deleted, json) "
+				"VALUES ($1, $2, $3, 0, $4)",
+				a, NARGS(a));
+	}
+	buf_release(&js);
+	if (rc == MC_OK) {
+		struct idx_ctx c = {t, rkey};
+		rc = fhir_index_extract(type, res, index_row, &c);
+	}
+	if (rc == MC_OK && out)
+		meta_fill(out, type, id, version, now, false, pid);
+	return rc;
+}
+
+int fhir_store_create(struct store_txn *t, const char *type, json_t *res, struct fhir_meta *out)
+{
+	char id[MCID_LEN + 1 > 65 ? MCID_LEN + 1 : 65];
+	const char *given = mcjson_str(res, "id");
+	if (!json_is_object(res) || !type || !fhir_type_is_resource(type))
+		return MC_EINVAL;
+	if (given) {
+		if (!mcid_valid_fhir_id(given))
+			return MC_EINVAL;
+		snprintf(id, sizeof(id), "%s", given);
+	} else {
+		mcid_new(id);
+	}
+	return write_version(t, type, id, res, 0, 1, out);
+}
+
+/* The current row of type/id: MC_OK with its fields, or MC_ENOTFOUND. */
+static int current_row(struct store_txn *t, const char *type, const char *id, int64_t *rkey, int64_t *version,
+		       int64_t *lu, bool *deleted, char pid[65])
+{
+	struct store_arg a[] = {SA_TEXT(type), SA_TEXT(id)};
+	struct store_rows *rows = NULL;
+	int rc = store_query(t,
+			     "SELECT rkey, version, last_updated_ms, deleted, patient_id FROM resources "
+			     "WHERE type = $1 AND id = $2",
+			     a, NARGS(a), &rows);
+	if (rc)
+		return rc;
+	int st = store_rows_next(rows);
+	if (st == 1) {
+		*rkey = store_rows_int(rows, 0);
+		*version = store_rows_int(rows, 1);
+		*lu = store_rows_int(rows, 2);
+		*deleted = store_rows_int(rows, 3) != 0;
+		const char *p = store_rows_null(rows, 4) ? NULL : store_rows_text(rows, 4);
+		snprintf(pid, 65, "%s", p ? p : "");
+		rc = MC_OK;
+	} else {
+		rc = st < 0 ? -st : MC_ENOTFOUND;
+	}
+	store_rows_close(rows);
+	return rc;
+}
+
+int fhir_store_update(struct store_txn *t, const char *type, const char *id, json_t *res, int64_t if_match,
+		      struct fhir_meta *out, bool *created)
+{
+	if (created)
+		*created = false;
+	if (!json_is_object(res) || !type || !id || !fhir_type_is_resource(type) || !mcid_valid_fhir_id(id))
+		return MC_EINVAL;
+	int64_t rkey, version, lu;
+	bool deleted;
+	char pid[65];
+	int rc = current_row(t, type, id, &rkey, &version, &lu, &deleted, pid);
+	if (rc == MC_ENOTFOUND) {
+		if (if_match)
+			return MC_EPRECOND;
+		if (created)
+			*created = true;
+		return write_version(t, type, id, res, 0, 1, out);
+	}
+	if (rc)
+		return rc;
+	if (if_match && if_match != version)
+		return MC_EPRECOND;
+	return write_version(t, type, id, res, rkey, version + 1, out);
+}
+
+int fhir_store_delete(struct store_txn *t, const char *type, const char *id, int64_t if_match,
+		      struct fhir_meta *out)
+{
+	if (!type || !id)
+		return MC_EINVAL;
+	int64_t rkey, version, lu;
+	bool deleted;
+	char pid[65];
+	int rc = current_row(t, type, id, &rkey, &version, &lu, &deleted, pid);
+	if (rc)
+		return rc;
+	if (deleted) {
+		if (out)
+			meta_fill(out, type, id, version, lu, true, pid);
+		return MC_OK;
+	}
+	if (if_match && if_match != version)
+		return MC_EPRECOND;
+	int64_t now = mctime_now_ms();
+	version++;
+	struct store_arg a[] = {SA_INT(version), SA_INT(now), SA_INT(rkey)};
+	rc = store_exec(t, "UPDATE resources SET version = $1, last_updated_ms = $2, deleted = 1 WHERE rkey = $3", a,
+			NARGS(a));
+	if (rc == MC_OK) {
+		struct store_arg b[] = {SA_INT(rkey), SA_INT(version), SA_INT(now)};
+		rc = store_exec(t,
+				"INSERT INTO resource_versions (rkey, version, last_updated_ms, deleted, json) "
+				"VALUES ($1, $2, $3, 1, NULL)",
+				b, NARGS(b));
+	}
+	if (rc == MC_OK)
+		rc = index_clear(t, rkey);
+	if (rc == MC_OK && out)
+		meta_fill(out, type, id, version, now, true, pid);
+	return rc;
+}
+
+/* Copy the JSON column into the arena (NULL for a tombstone). */
+static void take_json(struct store_rows *rows, int col, struct arena *a, struct fhir_stored *o)
+{
+	o->json = NULL;
+	o->json_len = 0;
+	if (store_rows_null(rows, col))
+		return;
+	size_t n = 0;
+	const void *p = store_rows_blob(rows, col, &n);
+	if (!p) {
+		p = "";
+		n = 0;
+	}
+	o->json = arena_strndup(a, p, n);
+	o->json_len = n;
+}
+
+int fhir_store_read(struct store_txn *t, struct arena *a, const char *type, const char *id, int64_t version,
+		    struct fhir_stored *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!type || !id)
+		return MC_EINVAL;
+	struct store_rows *rows = NULL;
+	int rc;
+	if (version == 0) {
+		struct store_arg args[] = {SA_TEXT(type), SA_TEXT(id)};
+		rc = store_query(t,
+				 "SELECT r.version, r.last_updated_ms, r.deleted, r.patient_id, v.json "
+				 "FROM resources r JOIN resource_versions v ON v.rkey = r.rkey AND v.version = r.version "
+				 "WHERE r.type = $1 AND r.id = $2",
+				 args, NARGS(args), &rows);
+	} else {
+		struct store_arg args[] = {SA_TEXT(type), SA_TEXT(id), SA_INT(version)};
+		rc = store_query(t,
+				 "SELECT v.version, v.last_updated_ms, v.deleted, r.patient_id, v.json "
+				 "FROM resources r JOIN resource_versions v ON v.rkey = r.rkey AND v.version = $3 "
+				 "WHERE r.type = $1 AND r.id = $2",
+				 args, NARGS(args), &rows);
+	}
+	if (rc)
+		return rc;
+	int st = store_rows_next(rows);
+	if (st == 1) {
+		const char *pid = store_rows_null(rows, 3) ? NULL : store_rows_text(rows, 3);
+		meta_fill(&out->meta, type, id, store_rows_int(rows, 0), store_rows_int(rows, 1),
+			  store_rows_int(rows, 2) != 0, pid);
+		take_json(rows, 4, a, out);
+		rc = out->meta.deleted ? MC_EGONE : MC_OK;
+	} else {
+		rc = st < 0 ? -st : MC_ENOTFOUND;
+	}
+	store_rows_close(rows);
+	return rc;
+}
+
+int fhir_store_history_ex(struct store_txn *t, struct arena *a, const char *type, const char *id,
+			  int64_t since_ms, int offset, int count, const struct fhir_access *acc,
+			  struct fhir_stored **out, int *n, int64_t *total)
+{
+	*out = NULL;
+	*n = 0;
+	if (total)
+		*total = 0;
+	if (offset < 0)
+		offset = 0;
+	if (count < 0)
+		count = 0;
+	if (count > FHIR_STORE_PAGE_MAX)
+		count = FHIR_STORE_PAGE_MAX;
+	if (id && !type)
+		return MC_EINVAL;
+
+	struct fhir_sql q;
+	fhir_sql_init(&q);
+	int rc = buf_puts(&q.sql, " FROM resource_versions v JOIN resources r ON r.rkey = v.rkey WHERE 1 = 1");
+	if (!rc && type) {
+		rc = buf_puts(&q.sql, " AND r.type = ");
+		if (!rc)
+			rc = fhir_sql_arg(&q, SA_TEXT(type));
+	}
+	if (!rc && id) {
+		rc = buf_puts(&q.sql, " AND r.id = ");
+		if (!rc)
+			rc = fhir_sql_arg(&q, SA_TEXT(id));
+	}
+	if (!rc && since_ms > 0) {
+		rc = buf_puts(&q.sql, " AND v.last_updated_ms >= ");
+		if (!rc)
+			rc = fhir_sql_arg(&q, SA_INT(since_ms));
+	}
+	if (!rc && acc)
+		rc = fhir_access_sql(&q, acc, type);
+	if (rc)
+		goto done;
+
+	if (total) {
+		struct buf cs = BUF_INIT;
+		rc = buf_printf(&cs, "SELECT count(*)%s", buf_str(&q.sql));
+		if (!rc)
+			rc = store_query_int(t, cs.data, q.args, q.nargs, total);
+		buf_release(&cs);
+		if (rc)
+			goto done;
+	}
+	if (count == 0)
+		goto done;
+	struct buf s = BUF_INIT;
+	rc = buf_printf(&s,
+			"SELECT r.type, r.id, v.version, v.last_updated_ms, v.deleted, r.patient_id, v.json%s "
+			"ORDER BY v.last_updated_ms DESC, v.rkey DESC, v.version DESC LIMIT %d OFFSET %d",
+			buf_str(&q.sql), count, offset);
+	struct store_rows *rows = NULL;
+	if (!rc)
+		rc = store_query(t, s.data, q.args, q.nargs, &rows);
+	buf_release(&s);
+	if (rc)
+		goto done;
+	struct fhir_stored *v = arena_zalloc(a, sizeof(*v) * (size_t)count);
+	int k = 0, st;
+	while (k < count && (st = store_rows_next(rows)) == 1) {
+		const char *pid = store_rows_null(rows, 5) ? NULL : store_rows_text(rows, 5);
+		meta_fill(&v[k].meta, store_rows_text(rows, 0), store_rows_text(rows, 1), store_rows_int(rows, 2),
+			  store_rows_int(rows, 3), store_rows_int(rows, 4) != 0, pid);
+		take_json(rows, 6, a, &v[k]);
+		k++;
+	}
+	if (k < count && st < 0)
+		rc = -st;
+	store_rows_close(rows);
+	*out = v;
+	*n = k;
+done:
+	fhir_sql_release(&q);
+	return rc;
+}
+
+int fhir_store_history(struct store_txn *t, struct arena *a, const char *type, const char *id, int64_t since_ms,
+		       int offset, int count, struct fhir_stored **out, int *n, int64_t *total)
+{
+	return fhir_store_history_ex(t, a, type, id, since_ms, offset, count, NULL, out, n, total);
+}

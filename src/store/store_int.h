@@ -1,0 +1,59 @@
+/* store/store_int.h — what a storage backend implements (internal to src/store/).
+ *
+ * store.c parses the URL, picks a backend and forwards every public call through its vtable;
+ * everything dialect- or engine-specific (connections, durability, group commit, error mapping)
+ * lives under src/store/<backend>/. Each backend allocates its own store, txn and rows objects
+ * with the matching public struct below as their FIRST member, so store.c can find the vtable
+ * and the backend can cast back to its own type.
+ */
+#ifndef MC_STORE_STORE_INT_H
+#define MC_STORE_STORE_INT_H
+#include "store/store.h"
+
+struct store_backend;
+
+struct store {
+	const struct store_backend *be;
+};
+struct store_txn {
+	const struct store_backend *be;
+};
+struct store_rows {
+	const struct store_backend *be;
+};
+
+/* Limits shared by every backend: checked before anything reaches the engine. */
+#define STORE_MAX_ARGS 999            /* binds per statement */
+#define STORE_MAX_SQL  (1u << 20)     /* bytes of SQL text per statement (migrations excepted) */
+
+struct store_backend {
+	const char *name;   /* "sqlite": the sql/<name>/ directory of its migrations */
+	/* target is the URL without its scheme ("sqlite:" stripped). */
+	int (*open)(const char *target, struct store **out);
+	void (*close)(struct store *s);
+	/* done == NULL: synchronous store_write; otherwise store_write_async. */
+	int (*write)(struct store *s, store_work_fn *fn, void *arg, store_done_fn *done);
+	int (*read)(struct store *s, store_work_fn *fn, void *arg);
+	void (*stats)(struct store *s, struct store_stats *out);
+
+	int (*exec)(struct store_txn *t, const char *sql, const struct store_arg *args, size_t n);
+	int (*query)(struct store_txn *t, const char *sql, const struct store_arg *args, size_t n,
+		     struct store_rows **out);
+	/* Runs a script of several statements, no binds (migrations only). */
+	int (*exec_script)(struct store_txn *t, const char *sql);
+	/* *exists = whether a table of that name exists. */
+	int (*table_exists)(struct store_txn *t, const char *table, bool *exists);
+	int64_t (*changes)(struct store_txn *t);
+
+	int (*rows_next)(struct store_rows *r);
+	bool (*rows_null)(struct store_rows *r, int col);
+	int64_t (*rows_int)(struct store_rows *r, int col);
+	double (*rows_real)(struct store_rows *r, int col);
+	const char *(*rows_text)(struct store_rows *r, int col);
+	const void *(*rows_blob)(struct store_rows *r, int col, size_t *len);
+	void (*rows_close)(struct store_rows *r);
+};
+
+extern const struct store_backend store_sqlite_backend;
+
+#endif
