@@ -18,8 +18,8 @@ CREATE TABLE IF NOT EXISTS resources (
   patient_id      TEXT,
   UNIQUE (type, id)
 );
--- type listings ordered by last update (_sort=_lastUpdated, _lastUpdated=..., type history)
-CREATE INDEX IF NOT EXISTS resources_type_lu ON resources (type, last_updated_ms);
+-- type listings and counts of live rows (deleted = 0 is part of every search), _lastUpdated ranges
+CREATE INDEX IF NOT EXISTS resources_type_lu ON resources (type, deleted, last_updated_ms);
 -- compartment searches (a patient's own data, care-team scopes)
 CREATE INDEX IF NOT EXISTS resources_patient ON resources (patient_id, type) WHERE patient_id IS NOT NULL;
 

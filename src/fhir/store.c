@@ -454,7 +454,7 @@ int fhir_store_history_ex(struct store_txn *t, struct arena *a, const char *type
 	if (rc)
 		goto done;
 	struct fhir_stored *v = arena_zalloc(a, sizeof(*v) * (size_t)count);
-	int k = 0, st;
+	int k = 0, st = 0;
 	while (k < count && (st = store_rows_next(rows)) == 1) {
 		const char *pid = store_rows_null(rows, 5) ? NULL : store_rows_text(rows, 5);
 		meta_fill(&v[k].meta, store_rows_text(rows, 0), store_rows_text(rows, 1), store_rows_int(rows, 2),

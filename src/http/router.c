@@ -204,7 +204,7 @@ static int pct_decode(struct arena *a, const char *s, size_t n, bool plus, bool 
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (c == '%') {
-			if (i + 2 >= n + 0 && i + 2 > n - 1 + 0 && i + 2 >= n)
+			if (i + 2 >= n)
 				return MC_EINVAL;
 			int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
 			if (h < 0 || l < 0)
@@ -235,18 +235,16 @@ int http_path_decode(struct arena *a, const char *raw, size_t rawlen, char **seg
 		return MC_ENOTFOUND;
 	char *joined = arena_alloc(a, rawlen + 1);
 	size_t jl = 0;
-	size_t i = 1;
-	while (i <= rawlen) {
-		if (i == rawlen && rawlen > 1 && raw[rawlen - 1] != '/')
-			break;
-		if (i == rawlen && rawlen == 1)
-			break;
-		const char *e = memchr(raw + i, '/', rawlen - i);
-		size_t len = e ? (size_t)(e - (raw + i)) : rawlen - i;
+	const char *p = raw + 1, *end = raw + rawlen;
+	while (p < end || (p == end && p[-1] == '/' && p - 1 != raw)) {
+		/* each iteration takes one segment; a trailing '/' gives an empty last segment,
+		 * which no pattern matches */
+		const char *e = memchr(p, '/', (size_t)(end - p));
+		size_t len = e ? (size_t)(e - p) : (size_t)(end - p);
 		if (*nsegs == HTTP_MAX_SEGMENTS)
 			return MC_ENOTFOUND;
 		char *seg;
-		int rc = pct_decode(a, raw + i, len, false, true, &seg);
+		int rc = pct_decode(a, p, len, false, true, &seg);
 		if (rc)
 			return rc;
 		if (!strcmp(seg, ".") || !strcmp(seg, ".."))
@@ -258,15 +256,7 @@ int http_path_decode(struct arena *a, const char *raw, size_t rawlen, char **seg
 		jl += sl;
 		if (!e)
 			break;
-		i += len + 1;
-		if (i == rawlen) {
-			/* trailing slash: an empty last segment, which no pattern matches */
-			if (*nsegs == HTTP_MAX_SEGMENTS)
-				return MC_ENOTFOUND;
-			segs[(*nsegs)++] = arena_strdup(a, "");
-			joined[jl++] = '/';
-			break;
-		}
+		p = e + 1;
 	}
 	if (!jl)
 		joined[jl++] = '/';

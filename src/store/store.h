@@ -76,9 +76,12 @@ int store_rows_next(struct store_rows *r);
 bool store_rows_null(struct store_rows *r, int col);
 int64_t store_rows_int(struct store_rows *r, int col);
 double store_rows_real(struct store_rows *r, int col);
-const char *store_rows_text(struct store_rows *r, int col);  /* NUL-terminated; valid until next step */
+/* Column values of the current row. text: NUL-terminated, NULL for SQL NULL; text and blob pointers are
+ * valid until the next step or close. blob of an empty value: *len = 0 and possibly a NULL pointer. */
+const char *store_rows_text(struct store_rows *r, int col);
 const void *store_rows_blob(struct store_rows *r, int col, size_t *len);
-void store_rows_close(struct store_rows *r);                 /* NULL is fine */
+/* NULL is fine. Rows left open are closed for the caller when its unit of work returns. */
+void store_rows_close(struct store_rows *r);
 int64_t store_changes(struct store_txn *t);                  /* rows changed by the last exec */
 
 /* Helpers over store_query for one-value answers: MC_OK, MC_ENOTFOUND when no row. */

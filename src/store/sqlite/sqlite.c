@@ -202,7 +202,7 @@ static int stmt_bind(struct conn *c, sqlite3_stmt *st, const struct store_arg *a
 	sqlite3_destructor_type keep = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
 	int want = sqlite3_bind_parameter_count(st), bound = 0;
 	for (size_t i = 0; i < n; i++) {
-		char name[16];
+		char name[24];   /* "$" + up to 20 digits */
 		snprintf(name, sizeof(name), "$%zu", i + 1);
 		int idx = sqlite3_bind_parameter_index(st, name);
 		if (idx == 0)
@@ -299,8 +299,6 @@ static int conn_open(const char *path, bool write, struct conn *c)
 	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
 	if (write) {
 		char *mode = NULL;
-		struct store_rows *unused = NULL;
-		(void)unused;
 		sqlite3_stmt *st = NULL;
 		rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
 		if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
