@@ -42,7 +42,7 @@ def cap(s):
 
 
 class Pool:
-    """String pool: deduplicated, offsets assigned in first-use order after a sorted pre-seed."""
+    """String pool: deduplicated, offsets assigned in first-use order (offset 0 is "")."""
 
     def __init__(self):
         self.off = {'': 0}
@@ -64,12 +64,10 @@ def c_literal_lines(pool):
         for b in s.encode('utf-8') + b'\0':
             ch = chr(b)
             if b == 0:
-                piece = '\\0'
-                # an octal escape must not be followed by a digit in the same literal
-                piece = '\\000'
+                piece = '\\000'   # 3 digits: a following digit cannot extend the escape
             elif ch == '"' or ch == '\\':
                 piece = '\\' + ch
-            elif 32 <= b < 127 and ch != '?':
+            elif 32 <= b < 127 and ch != '?':   # '?': no trigraph can ever form
                 piece = ch
             else:
                 piece = '\\%03o' % b
@@ -393,8 +391,6 @@ def main():
                     else:
                         failed.append('compartment %s.%s: no such search parameter' % (o, p))
                 owner_rows[o_i][4] = len(comp_sps) - owner_rows[o_i][3]
-                if o == 'Patient' and owner_rows[o_i][4] == 0:
-                    owner_rows[o_i][4] = 0
 
     # ---- types and elements ----
     elem_rows, type_rows = [], []

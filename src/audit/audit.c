@@ -102,8 +102,8 @@ int audit_append(struct store_txn *t, const struct audit_rec *r)
 
 	struct canon c = {.seq = seq, .ts_ms = r->ts_ms ? r->ts_ms : mctime_now_ms(), .user_id = r->user_id,
 			  .outcome = r->outcome};
-	const char *f[9] = {r->username, r->role, r->action, r->resource_type, r->resource_id,
-			    r->patient_id, r->request_id, r->client_ip, r->reason};
+	const char *f[9] = {r->username, r->role, r->action ? r->action : "unknown", r->resource_type,
+			    r->resource_id, r->patient_id, r->request_id, r->client_ip, r->reason};
 	for (int i = 0; i < 9; i++) {
 		c.s[i] = f[i];
 		c.n[i] = cut(f[i]);

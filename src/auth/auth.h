@@ -212,8 +212,9 @@ int auth_admin_user_create(struct auth *a, const struct auth_principal *who, con
 
 /* TOTP enrolment: a new secret is stored (encrypted) but not enabled until auth_mfa_verify.
  * secret_b32 receives the base32 secret, uri the otpauth:// URI. MC_ECONFLICT when already on. */
+#define AUTH_OTPAUTH_MAX 512
 int auth_mfa_enroll(struct auth *a, const struct auth_principal *who, char secret_b32[64],
-		    char uri[256]);
+		    char uri[AUTH_OTPAUTH_MAX]);
 /* Check code against the pending (or enabled) secret and enable TOTP. MC_EUNAUTH on a wrong or
  * replayed code, MC_EPRECOND when no enrolment is pending. */
 int auth_mfa_verify(struct auth *a, const struct auth_principal *who, const char *code,

@@ -109,6 +109,7 @@ struct http_call {
 	struct req req;
 	struct reply rep;
 	enum match_result mres;
+	bool discard_body;                  /* early error: read and drop the body (bounded) */
 	struct route_match match;
 	int early_rc;                       /* MC_* decided before the body (400/404/405/413) */
 	size_t body_limit;                  /* bytes the body may have */
@@ -137,6 +138,9 @@ void http_count_status(struct status_slot *slots, _Atomic uint64_t *other, int s
 
 /* The OpenAPI 3.0 document generated from the route tables (health.c). New reference. */
 json_t *http_openapi(const struct router *rt, const char *version);
+
+/* The audit record for r (principal, request id, ip, req->audit, type/id path params). */
+void http_audit_rec(const struct req *r, int outcome, struct audit_rec *rec);
 
 /* CORS: is origin allowed by the comma list cfg ("" none, "*" any)? */
 bool http_cors_allowed(const char *cfg, const char *origin);

@@ -100,7 +100,7 @@ struct reply {
 	const char *content_type;   /* static or arena string */
 	struct buf body;
 	size_t nheaders;
-	struct kv headers[12];      /* arena strings */
+	struct kv headers[16];      /* arena strings; the dispatcher adds up to 8 of its own */
 };
 
 void reply_header(struct reply *rep, struct req *r, const char *name, const char *value);

@@ -14,6 +14,9 @@
  *   store_read(): runs on the calling thread's own read connection, inside one read snapshot.
  *
  * SQL uses $1, $2 ... placeholders in both backends. Always bind; never format values into SQL.
+ * One statement per store_exec/store_query call, at most 999 arguments; args[i] binds $<i+1>, an
+ * argument the statement does not use is ignored, a placeholder without an argument is an error.
+ * Units never issue transaction control (BEGIN, COMMIT, SAVEPOINT ...): the backend owns it.
  * Results: MC_OK, or MC_* codes. A UNIQUE/constraint violation is MC_ECONFLICT; a busy/locked
  * database after retries MC_EUNAVAIL; anything else MC_EINTERNAL (details logged, never returned).
  *
@@ -64,8 +67,14 @@ int store_open(const char *url, struct store **out);
 void store_close(struct store *s);
 const char *store_backend_name(const struct store *s);   /* "sqlite" */
 
+/* fn must not be NULL (MC_EINVAL). Called from a unit or done() on the same store's writer thread:
+ * MC_EINTERNAL (it would wait for itself). After store_close has begun: MC_EUNAVAIL. When very many
+ * units are queued (SQLite: 65,536) the caller waits for room (back-pressure). */
 int store_write(struct store *s, store_work_fn *fn, void *arg);
+/* done must not be NULL (MC_EINVAL). MC_OK means queued: done() will be called exactly once. It may
+ * call store_write_async (never store_write). On any error done() is never called. */
 int store_write_async(struct store *s, store_work_fn *fn, void *arg, store_done_fn *done);
+/* A store_read inside a store_read on the same thread runs in the outer snapshot. */
 int store_read(struct store *s, store_work_fn *fn, void *arg);
 
 int store_exec(struct store_txn *t, const char *sql, const struct store_arg *args, size_t n);

@@ -691,21 +691,35 @@ static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key;   /* value: this thread's struct tls_ent list */
 static atomic_uint_fast64_t g_next_id = 1;
 
-/* Under g_rlock: close the connection (if still open) and drop one reference. */
-static void rconn_detach(struct rconn *r)
+/* Under g_rlock. */
+static void rconn_unref(struct rconn *r)
 {
-	if (r->s) {
-		if (r->sprev)
-			r->sprev->snext = r->snext;
-		else
-			r->s->readers = r->snext;
-		if (r->snext)
-			r->snext->sprev = r->sprev;
-		r->s = NULL;
-		conn_close(&r->c);
-	}
 	if (--r->refs == 0)
 		free(r);
+}
+
+/* Under g_rlock: close the connection and take it off its store's list, which ends the store's
+ * ownership. A no-op when that already happened. */
+static void rconn_unlink(struct rconn *r)
+{
+	if (!r->s)
+		return;
+	if (r->sprev)
+		r->sprev->snext = r->snext;
+	else
+		r->s->readers = r->snext;
+	if (r->snext)
+		r->snext->sprev = r->sprev;
+	r->s = NULL;
+	conn_close(&r->c);
+	rconn_unref(r);
+}
+
+/* Under g_rlock: the thread's side lets go (at thread exit, or pruning a closed store's entry). */
+static void rconn_thread_release(struct rconn *r)
+{
+	rconn_unlink(r);
+	rconn_unref(r);
 }
 
 static void tls_destroy(void *v)
@@ -713,7 +727,7 @@ static void tls_destroy(void *v)
 	pthread_mutex_lock(&g_rlock);
 	for (struct tls_ent *e = v, *next; e; e = next) {
 		next = e->next;
-		rconn_detach(e->rc);
+		rconn_thread_release(e->rc);
 		free(e);
 	}
 	pthread_mutex_unlock(&g_rlock);
@@ -736,7 +750,7 @@ static struct tls_ent *tls_prune(struct tls_ent *head)
 			continue;
 		}
 		*pp = e->next;
-		rconn_detach(e->rc);
+		rconn_thread_release(e->rc);
 		free(e);
 	}
 	return head;
@@ -824,7 +838,7 @@ static void sq_close(struct store *ps)
 
 	pthread_mutex_lock(&g_rlock);
 	while (s->readers)
-		rconn_detach(s->readers);   /* unlinks itself from s->readers */
+		rconn_unlink(s->readers);   /* takes itself off s->readers */
 	/* Free this thread's now-dead entries at once (the main thread runs no key destructors). */
 	pthread_once(&g_key_once, key_create);
 	struct tls_ent *head = tls_prune(pthread_getspecific(g_key));

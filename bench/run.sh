@@ -1,0 +1,119 @@
+#!/bin/sh
+# bench/run.sh — `make bench`: load demo data into a fresh temporary database, start a server on
+# 127.0.0.1 (a free port), run the wrk scenarios (bench/bench.py), print the table, stop the server.
+#
+# usage: sh bench/run.sh [path/to/medcore]
+# environment (all optional):
+#   BENCH_PATIENTS  demo patients to load      (default 100000)
+#   BENCH_DURATION  seconds per measured run   (default 10)
+#   BENCH_RUNS      measured runs per scenario (default 3; the table shows the median)
+#   BENCH_ONLY      comma list of scenarios: read,search,create,login (healthz always runs)
+# Raw wrk output, the demo and server logs and summary.{txt,json} go to bench/results/<time>/.
+# Only 127.0.0.1 is ever contacted. The server is stopped on exit, error or interrupt.
+set -eu
+
+BIN=${1:-build/medcore}
+HERE=$(cd "$(dirname "$0")" && pwd)
+PATIENTS=${BENCH_PATIENTS:-100000}
+DURATION=${BENCH_DURATION:-10}
+RUNS=${BENCH_RUNS:-3}
+ONLY=${BENCH_ONLY:-}
+
+for tool in wrk python3; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "bench: $tool is not installed (Debian: apt-get install $tool)" >&2
+		exit 1
+	fi
+done
+if [ ! -x "$BIN" ]; then
+	echo "bench: no medcore binary at $BIN (run make build)" >&2
+	exit 1
+fi
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+RESULTS=$HERE/results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$RESULTS"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/medcore-bench.XXXXXX")
+SERVER_PID=
+
+stop_server() {
+	if [ -n "$SERVER_PID" ]; then
+		if kill -0 "$SERVER_PID" 2>/dev/null; then
+			kill -TERM "$SERVER_PID" 2>/dev/null || true
+			# give it 10 s to drain, then insist
+			i=0
+			while kill -0 "$SERVER_PID" 2>/dev/null && [ $i -lt 100 ]; do
+				sleep 0.1
+				i=$((i + 1))
+			done
+			kill -KILL "$SERVER_PID" 2>/dev/null || true
+		fi
+		wait "$SERVER_PID" 2>/dev/null || true
+		SERVER_PID=
+	fi
+}
+cleanup() {
+	stop_server
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+
+DB="sqlite:$TMP/bench.db"
+T0=$(date +%s)
+echo "bench: loading $PATIENTS demo patients into a fresh database ..."
+if ! "$BIN" demo --db "$DB" --patients "$PATIENTS" --seed 7 >"$RESULTS/demo.txt" 2>"$RESULTS/demo.log"; then
+	echo "bench: medcore demo failed:" >&2
+	tail -n 20 "$RESULTS/demo.log" "$RESULTS/demo.txt" >&2
+	exit 1
+fi
+grep 'patients loaded' "$RESULTS/demo.txt" || true
+
+# --listen 127.0.0.1:0 lets the kernel pick a free port; the server logs it in its "listening" line.
+# Log level warn: per-request logging would measure the logger, not the server.
+"$BIN" serve --db "$DB" --listen 127.0.0.1:0 --log-level warn >"$RESULTS/server.out" 2>"$RESULTS/server.log" &
+SERVER_PID=$!
+PORT=
+i=0
+while [ -z "$PORT" ] && [ $i -lt 200 ]; do
+	if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+		echo "bench: the server exited during start-up:" >&2
+		tail -n 20 "$RESULTS/server.log" >&2
+		exit 1
+	fi
+	PORT=$(sed -n 's/.*"msg":"listening".*"port":\([0-9][0-9]*\).*/\1/p' "$RESULTS/server.log" | head -n 1)
+	[ -n "$PORT" ] || sleep 0.05
+	i=$((i + 1))
+done
+if [ -z "$PORT" ]; then
+	# the "listening" line is info-level; without it, ask the kernel which port the pid holds
+	PORT=$(python3 - "$SERVER_PID" <<'EOF'
+import os, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        t = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if t.startswith("socket:["):
+        inodes.add(t[8:-1])
+for line in open("/proc/net/tcp").read().splitlines()[1:]:
+    f = line.split()
+    if f[3] == "0A" and f[9] in inodes and f[1].startswith("0100007F:"):
+        print(int(f[1].split(":")[1], 16))
+        break
+EOF
+)
+fi
+if [ -z "$PORT" ]; then
+	echo "bench: cannot tell which port the server listens on" >&2
+	exit 1
+fi
+echo "bench: server pid $SERVER_PID on 127.0.0.1:$PORT; results in $RESULTS"
+
+python3 "$HERE/bench.py" --port "$PORT" --pid "$SERVER_PID" --results "$RESULTS" \
+	--duration "$DURATION" --runs "$RUNS" --patients "$PATIENTS" --only "$ONLY"
+stop_server
+echo "bench: done in $(( $(date +%s) - T0 )) s"

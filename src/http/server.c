@@ -1,0 +1,321 @@
+/* http/server.c — libmicrohttpd glue: thread pool + epoll, body accumulation with limits, and
+ * graceful shutdown.
+ *
+ * Per request: the URI-log callback (called once the request line is read) creates the request
+ * context with the raw request-target, so the dispatcher decodes the path itself (MHD's own
+ * unescaping is turned off: it would turn %2F into a '/' before we could refuse it). The access
+ * handler then runs: first call — decide the route and body limit, refuse an oversized
+ * Content-Length at once with 413; later calls — accumulate the body; final call — dispatch and
+ * queue the response. Responses are queued on a later call on purpose: queueing on the first call
+ * makes MHD close the connection (keep-alive dies; DESIGN §7 pitfall).
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "audit/audit.h"
+#include "core/arena.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mctime.h"
+#include "core/mem.h"
+#include "http/app.h"
+#include "http/http_int.h"
+#include "http/server.h"
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct http_service svc;
+	unsigned port;
+	pthread_mutex_t mu;
+	pthread_cond_t idle;
+	int inflight;                       /* requests begun and not yet completed */
+};
+
+struct conn_ctx {
+	struct http_server *srv;
+	struct arena *arena;
+	char *target;                       /* raw request-target */
+	struct MHD_Connection *conn;
+	struct http_exchange ex;
+	struct http_call call;
+	struct buf body;                    /* max = body limit + 1 */
+	bool begun, too_big, answered;
+	size_t discarded;
+};
+
+static const char *conn_header(void *ctx, const char *name)
+{
+	struct conn_ctx *c = ctx;
+	return MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, name);
+}
+
+/* Keep the raw text: the router decodes (see the file comment). */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_server *srv = cls;
+	struct conn_ctx *c = mc_calloc(1, sizeof(*c));
+	c->srv = srv;
+	c->arena = arena_create();
+	c->target = arena_strdup(c->arena, uri ? uri : "/");
+	c->conn = conn;
+	c->ex.header = conn_header;
+	c->ex.ctx = c;
+	pthread_mutex_lock(&srv->mu);
+	srv->inflight++;
+	pthread_mutex_unlock(&srv->mu);
+	return c;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *srv = cls;
+	struct conn_ctx *c = *con_cls;
+	(void)conn;
+	(void)toe;
+	if (!c)
+		return;
+	buf_release(&c->call.rep.body);
+	buf_release(&c->body);
+	arena_destroy(c->arena);
+	free(c);
+	*con_cls = NULL;
+	pthread_mutex_lock(&srv->mu);
+	if (--srv->inflight == 0)
+		pthread_cond_broadcast(&srv->idle);
+	pthread_mutex_unlock(&srv->mu);
+}
+
+static const char *client_ip(struct MHD_Connection *conn, char *out, size_t outsz)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return NULL;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		return inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)outsz);
+	if (sa->sa_family == AF_INET6)
+		return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+				 (socklen_t)outsz);
+	return NULL;
+}
+
+static enum MHD_Result queue_reply(struct conn_ctx *c)
+{
+	struct reply *rep = &c->call.rep;
+	size_t len = rep->body.len;
+	void *data = len ? buf_detach(&rep->body, &len) : NULL;
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, data ? data : (void *)"", data ? MHD_RESPMEM_MUST_FREE
+										     : MHD_RESPMEM_PERSISTENT);
+	if (!resp) {
+		free(data);
+		return MHD_NO;
+	}
+	if (rep->content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->content_type);
+	for (size_t i = 0; i < rep->nheaders; i++)
+		MHD_add_response_header(resp, rep->headers[i].key, rep->headers[i].value);
+	enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)rep->status, resp);
+	MHD_destroy_response(resp);
+	c->answered = true;
+	return ret;
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				      const char *version, const char *upload_data, size_t *upload_data_size,
+				      void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct conn_ctx *c = *con_cls;
+	(void)url;
+	(void)version;
+	if (!c)
+		return MHD_NO;   /* cannot happen: uri_log always runs first */
+	if (!c->begun) {
+		char ip[INET6_ADDRSTRLEN];
+		c->begun = true;
+		http_call_begin(&srv->svc, &c->call, c->arena, method, c->target, &c->ex,
+				client_ip(conn, ip, sizeof(ip)));
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl) {
+			char *end;
+			unsigned long long n = strtoull(cl, &end, 10);
+			if (n > c->call.body_limit || *end) {
+				/* Refuse before reading: queueing now also closes the connection, which is what we
+				 * want with an unread body on the wire. */
+				c->call.early_rc = MC_ETOOBIG;
+				http_call_run(&srv->svc, &c->call);
+				return queue_reply(c);
+			}
+		}
+		buf_init(&c->body, c->call.body_limit + 1);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (c->too_big || c->call.discard_body) {
+			c->discarded += n;
+			/* a chunked body with no end in sight: stop reading, drop the connection */
+			return c->discarded > 2 * c->call.body_limit + ((size_t)1 << 20) ? MHD_NO : MHD_YES;
+		}
+		if (buf_append(&c->body, upload_data, n)) {
+			c->too_big = true;
+			c->discarded = c->body.len + n;
+			buf_release(&c->body);
+		}
+		return MHD_YES;
+	}
+	if (c->answered)
+		return MHD_YES;
+	if (c->too_big && !c->call.early_rc)
+		c->call.early_rc = MC_ETOOBIG;
+	if (c->body.len) {
+		c->call.req.body = c->body.data;   /* NUL-terminated by struct buf */
+		c->call.req.body_len = c->body.len;
+	}
+	http_call_run(&srv->svc, &c->call);
+	return queue_reply(c);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	if (log_min_level <= LOG_DEBUG) {
+		struct buf b = BUF_INIT;
+		buf_json_str(&b, msg);
+		LOGD("http: libmicrohttpd", "\"detail\":%s", buf_str(&b));
+		buf_release(&b);
+	}
+}
+
+/* "HOST:PORT", "[V6]:PORT" into a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || colon == listen)
+		return MC_EINVAL;
+	size_t hl = (size_t)(colon - listen);
+	const char *h = listen;
+	if (listen[0] == '[') {
+		if (hl < 2 || listen[hl - 1] != ']')
+			return MC_EINVAL;
+		h++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return MC_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *res = NULL;
+	if (getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res) || !res)
+		return MC_EINVAL;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sl = res->ai_addrlen;
+	freeaddrinfo(res);
+	return MC_OK;
+}
+
+int http_server_start(struct app *app, const struct router *rt, struct http_server **out)
+{
+	const struct mc_config *cfg = app->cfg;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	*out = NULL;
+	if (parse_listen(cfg->listen, &ss, &sl)) {
+		LOGE("http: bad listen address", "\"listen\":\"%s\"", "(see --listen)");
+		return MC_EINVAL;
+	}
+	struct http_server *srv = mc_calloc(1, sizeof(*srv));
+	srv->svc.app = app;
+	srv->svc.router = rt;
+	srv->svc.ops.token_verify = auth_token_verify;
+	srv->svc.ops.audit_async = audit_append_async;
+	pthread_mutex_init(&srv->mu, NULL);
+	pthread_cond_init(&srv->idle, NULL);
+
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 2);
+	/* MHD's per-connection pool holds the request line, the headers and its read/write buffers;
+	 * a header block past max_header cannot fit and MHD answers 431. */
+	size_t memlimit = (size_t)cfg->max_header + 4096;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->d = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv,
+				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				  MHD_OPTION_THREAD_POOL_SIZE, threads,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, memlimit,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->request_timeout,
+				  MHD_OPTION_URI_LOG_CALLBACK, uri_log, srv,
+				  MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+				  MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				  MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+				  MHD_OPTION_END);
+	(void)sl;
+	if (!srv->d) {
+		pthread_cond_destroy(&srv->idle);
+		pthread_mutex_destroy(&srv->mu);
+		free(srv);
+		return MC_EUNAVAIL;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di ? di->port : 0;
+	*out = srv;
+	return MC_OK;
+}
+
+unsigned http_server_port(const struct http_server *srv) { return srv->port; }
+
+void http_server_stop(struct http_server *srv, int64_t wait_ms)
+{
+	if (!srv)
+		return;
+	MHD_socket ls = MHD_quiesce_daemon(srv->d);   /* stop accepting */
+	if (ls != MHD_INVALID_SOCKET)
+		close(ls);
+	int64_t deadline = mctime_mono_us() + wait_ms * 1000;
+	pthread_mutex_lock(&srv->mu);
+	while (srv->inflight > 0) {
+		int64_t left = deadline - mctime_mono_us();
+		if (left <= 0)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t step = left < 100000 ? left : 100000;   /* re-check at least every 100 ms */
+		ts.tv_nsec += (long)(step % 1000000) * 1000;
+		ts.tv_sec += step / 1000000 + ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&srv->idle, &srv->mu, &ts);
+	}
+	int left = srv->inflight;
+	pthread_mutex_unlock(&srv->mu);
+	if (left)
+		LOGW("http: shutdown with requests still running", "\"inflight\":%d", left);
+	MHD_stop_daemon(srv->d);
+	pthread_cond_destroy(&srv->idle);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+}
