@@ -90,7 +90,8 @@ void http_call_begin(const struct http_service *svc, struct http_call *call, str
 		mcid_token(tok, sizeof(tok), 12);
 		r->request_id = arena_strdup(a, tok);
 	}
-	log_set_request_id(r->request_id);
+	/* log_set_request_id happens in http_call_run: between the access-handler calls this thread
+	 * serves other connections. */
 
 	const char *host = safe_host(req_header(r, "Host"));
 	const char *listen = svc->app && svc->app->cfg ? svc->app->cfg->listen : "localhost";

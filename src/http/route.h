@@ -26,7 +26,9 @@ typedef int route_fn(struct req *req, struct reply *rep);   /* returns MC_* */
 
 enum route_flags {
 	ROUTE_PUBLIC = 1 << 0,   /* no authentication, no permission */
-	ROUTE_WRITE = 1 << 1,    /* changes data: handler uses req_write() */
+	ROUTE_WRITE = 1 << 1,    /* changes data: handler uses req_write(); a body must be JSON (415);
+	                            PERM_BY_TYPE asks for the write permission. POST without it is
+	                            a read (FHIR POST _search: the handler checks its form body) */
 	ROUTE_PHI = 1 << 2,      /* touches patient data: the dispatcher audits it */
 	ROUTE_FHIR = 1 << 3,     /* errors as OperationOutcome (else the /api/v1 envelope) */
 	ROUTE_RAW = 1 << 4,      /* errors as plain text (health, metrics) */
@@ -89,8 +91,12 @@ const char *req_header(const struct req *r, const char *name);   /* NULL when ab
 /* Record the error for the response and return code (for `return req_fail(...)`). msg must be
  * safe for the client: no PHI, no SQL, no internals. path/details may be NULL. details is stolen. */
 int req_fail(struct req *r, int code, const char *msg, const char *path, json_t *details);
-/* Run fn as one durable unit of work; when the route is ROUTE_PHI and fn succeeds, the audit
- * record for req->audit is appended in the same transaction. Returns fn's code. */
+/* Run fn as one durable unit of work (store_write: returns once durable). When the route is
+ * ROUTE_PHI and req->audit.action is set before the call, the audit record (principal, request id,
+ * ip, req->audit, outcome 201 for "create" else 200) is appended in the same transaction after fn
+ * succeeds, and req->audit.done is set. fn runs on the writer thread while this thread waits, so
+ * it may fill req->audit.resource_id/patient_id; the record is built after fn returns.
+ * Returns fn's code (or the audit append's). MC_EUNAVAIL when the app has no store. */
 int req_write(struct req *r, store_work_fn *fn, void *arg);
 /* Parse the body as JSON (decimals kept, duplicates rejected); on failure records the error. */
 int req_json(struct req *r, json_t **out);   /* *out is owned by the request arena */

@@ -272,7 +272,6 @@ int http_server_start(struct app *app, const struct router *rt, struct http_serv
 				  MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
 				  MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				  MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 				  MHD_OPTION_END);
 	(void)sl;
 	if (!srv->d) {
