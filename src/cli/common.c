@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "core/err.h"
@@ -21,7 +22,11 @@ int cli_open_store(const char *url, int migrate, struct store **out)
 {
 	int rc = store_open(url, out);
 	if (rc) {
-		fprintf(stderr, "medcore: cannot open database %s: %s\n", url, mc_wire_code(rc));
+		/* the scheme only: a postgres:// URL may carry a password */
+		const char *colon = strchr(url, ':');
+		int scheme = colon ? (int)(colon - url) : 0;
+		fprintf(stderr, "medcore: cannot open the %.*s database: %s\n", scheme > 16 ? 16 : scheme, url,
+			mc_wire_code(rc));
 		return rc;
 	}
 	if (migrate) {
