@@ -106,9 +106,12 @@ int cmd_serve(int argc, char **argv)
 		snprintf(host, sizeof(host), "%.*s", (int)hl, cfg.listen);
 		struct buf h = BUF_INIT;
 		buf_json_str(&h, host);
-		LOGI("listening", "\"host\":%s,\"port\":%u,\"routes\":%zu,\"db\":\"%s\",\"startup_ms\":%.1f", buf_str(&h),
-		     http_server_port(srv), rt->n, store_backend_name(store),
-		     (double)(mctime_mono_us() - t0) / 1e3);
+		/* written whatever --log-level says: it carries the bound port (tests and
+		 * supervisors read it) */
+		log_write(LOG_INFO, "listening",
+			  "\"host\":%s,\"port\":%u,\"routes\":%zu,\"db\":\"%s\",\"startup_ms\":%.1f", buf_str(&h),
+			  http_server_port(srv), rt->n, store_backend_name(store),
+			  (double)(mctime_mono_us() - t0) / 1e3);
 		buf_release(&h);
 	}
 

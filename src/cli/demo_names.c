@@ -561,7 +561,7 @@ json_t *demo_patient_new(uint64_t seed, uint64_t index, const char *const *gp_id
 	if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
 		mdays = 29;
 	int day = 1 + (int)demo_rng_below(&r, (uint32_t)mdays);
-	char birth[32];
+	char birth[40];   /* room for any int, so the compiler can prove no truncation */
 	snprintf(birth, sizeof(birth), "%04d-%02d-%02d", year, month, day);
 
 	const struct city *city = &c->cities[demo_rng_below(&r, (uint32_t)c->ncities)];
