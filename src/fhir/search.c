@@ -356,15 +356,18 @@ static enum prefix take_prefix(const char **v)
 }
 
 /* Date range condition over column expressions lo_col/hi_col against [slo, shi). */
-static int date_cond(struct cc *c, enum prefix p, int64_t slo, int64_t shi, const char *lo_col, const char *hi_col)
+static int date_cond_in(struct cc *c, enum prefix p, int64_t slo, int64_t shi, const char *lo_col, const char *hi_col)
 {
 	struct buf *b = &c->s->where.sql;
 	int rc = MC_OK;
 	switch (p) {
 	case P_EQ:
 	case P_NE:
+		/* lo < shi is implied (lo < hi <= shi) but bounds the index range scan on lo */
 		rc = buf_printf(b, "%s(%s >= ", p == P_NE ? "NOT " : "", lo_col);
 		rc = rc ? rc : arg(c, SA_INT(slo));
+		rc = rc ? rc : buf_printf(b, " AND %s < ", lo_col);
+		rc = rc ? rc : arg(c, SA_INT(shi));
 		rc = rc ? rc : buf_printf(b, " AND %s <= ", hi_col);
 		rc = rc ? rc : arg(c, SA_INT(shi));
 		return rc ? rc : put(c, ")");
@@ -387,13 +390,23 @@ static int date_cond(struct cc *c, enum prefix p, int64_t slo, int64_t shi, cons
 		rc = rc ? rc : arg(c, SA_INT(slo));
 		rc = rc ? rc : buf_printf(b, " AND %s <= ", hi_col);
 		rc = rc ? rc : arg(c, SA_INT(shi));
-		return rc ? rc : put(c, "))");
+		rc = rc ? rc : put(c, "))");
+		if (!rc && p == P_LE) {
+			/* every match starts before shi: bound the index range scan */
+			rc = buf_printf(b, " AND %s < ", lo_col);
+			rc = rc ? rc : arg(c, SA_INT(shi));
+		}
+		return rc;
 	case P_SA:
 		rc = buf_printf(b, "%s >= ", lo_col);
 		return rc ? rc : arg(c, SA_INT(shi));
 	case P_EB:
-		rc = buf_printf(b, "%s <= ", hi_col);
-		return rc ? rc : arg(c, SA_INT(slo));
+		/* lo < slo is implied (lo < hi <= slo); it bounds the index range scan */
+		rc = buf_printf(b, "(%s < ", lo_col);
+		rc = rc ? rc : arg(c, SA_INT(slo));
+		rc = rc ? rc : buf_printf(b, " AND %s <= ", hi_col);
+		rc = rc ? rc : arg(c, SA_INT(slo));
+		return rc ? rc : put(c, ")");
 	case P_AP: {
 		int64_t d = llabs(c->now_ms - slo) / 10;
 		rc = buf_printf(b, "(%s < ", lo_col);
@@ -404,6 +417,13 @@ static int date_cond(struct cc *c, enum prefix p, int64_t slo, int64_t shi, cons
 	}
 	}
 	return MC_EINVAL;
+}
+
+static int date_cond(struct cc *c, enum prefix p, int64_t slo, int64_t shi, const char *lo_col, const char *hi_col)
+{
+	int rc = put(c, "(");
+	rc = rc ? rc : date_cond_in(c, p, slo, shi, lo_col, hi_col);
+	return rc ? rc : put(c, ")");
 }
 
 static int parse_date(struct cc *c, const char *name, const char *v, enum prefix *p, int64_t *lo, int64_t *hi)
