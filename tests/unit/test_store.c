@@ -461,10 +461,11 @@ static void test_failing_unit_rolls_back_alone(void **state)
 
 	struct store_stats after;
 	store_stats(f->s, &after);
-	/* gate batch (1 commit) + the five units and the no-op, which queued together (1 commit) */
+	/* gate batch (1 commit) + the five units, queued together while the gate held the writer
+	 * (1 commit) + the no-op, which may join their batch or get its own (0 or 1 commit) */
 	assert_int_equal(after.units - before.units, 1 + 5 + 1);
 	assert_int_equal(after.units_failed - before.units_failed, 2);
-	assert_int_equal(after.commits - before.commits, 2);
+	assert_in_range(after.commits - before.commits, 2, 3);
 	pthread_cond_destroy(&g.cv);
 	pthread_mutex_destroy(&g.mu);
 }

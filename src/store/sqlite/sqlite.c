@@ -585,7 +585,7 @@ static void *writer_main(void *arg)
 
 		uint64_t commits = run_batch(s, batch, n);
 
-		/* Collect async units first: sync units may vanish the moment they are marked finished. */
+		/* Sync units may vanish the moment they are marked finished: collect the async ones first. */
 		struct unit *async = NULL;
 		uint64_t failed = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -594,19 +594,11 @@ static void *writer_main(void *arg)
 			if (batch[i]->done) {
 				batch[i]->next = async;
 				async = batch[i];
+				batch[i] = NULL;   /* freed after its done() below */
 			}
 		}
-		pthread_mutex_lock(&s->mu);
-		s->commits += commits;
-		s->units += n;
-		s->units_failed += failed;
-		for (size_t i = 0; i < n; i++)
-			if (!batch[i]->done)
-				batch[i]->finished = true;
-		pthread_cond_broadcast(&s->done_cv);
-		pthread_mutex_unlock(&s->mu);
-
-		/* done() may queue more async work, so it runs without the lock. */
+		/* Async callbacks run first, without the lock (done() may queue more work), so that a
+		 * synchronous unit queued behind async ones returns only after their done() ran. */
 		while (async) {
 			struct unit *next = async->next;
 			async->done(async->arg, async->rc);
@@ -614,6 +606,13 @@ static void *writer_main(void *arg)
 			async = next;
 		}
 		pthread_mutex_lock(&s->mu);
+		s->commits += commits;
+		s->units += n;
+		s->units_failed += failed;
+		for (size_t i = 0; i < n; i++)
+			if (batch[i])
+				batch[i]->finished = true;
+		pthread_cond_broadcast(&s->done_cv);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
