@@ -237,7 +237,7 @@ static void cap_param(const struct fhir_sp *sp, void *arg)
 	static const char *const names[] = {"number", "date", "string", "token", "reference",
 					    "composite", "quantity", "uri", "special"};
 	enum fhir_sp_type t = fhir_sp_type(sp);
-	if (t == FHIR_SP_COMPOSITE || t == FHIR_SP_SPECIAL)
+	if (!fhir_search_param_supported(sp))
 		return; /* not searchable here: not listed */
 	const char *code = fhir_sp_code(sp);
 	if (!code || !strcmp(code, "_id") || !strcmp(code, "_lastUpdated"))

@@ -680,6 +680,21 @@ static int value_cond(struct cc *c, const struct fhir_sp *sp, const char *name, 
 	}
 }
 
+bool fhir_search_param_supported(const struct fhir_sp *sp)
+{
+	/* full-text (_content, _text), named queries (_query) and the like need more than an index */
+	static const char *const no[] = {"_content", "_text", "_query", "_has", "_list", "_type", "_filter"};
+	if (!sp || !table_of(fhir_sp_type(sp)))
+		return false;
+	const char *code = fhir_sp_code(sp);
+	if (!code_is_plain(code))
+		return false;
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (!strcmp(code, no[i]))
+			return false;
+	return true;
+}
+
 static bool mod_allowed(enum fhir_sp_type t, const char *mod)
 {
 	if (!mod)
@@ -761,10 +776,8 @@ static int compile_param(struct cc *c, const char *key, const char *value)
 	enum fhir_sp_type st = fhir_sp_type(sp);
 	const char *table = table_of(st);
 	const char *code = fhir_sp_code(sp);
-	if (!table)
-		return fail(c, "Search parameter '%s' (composite/special) is not supported", name);
-	if (!code_is_plain(code))
-		return fail(c, "Search parameter '%s' is not supported", name);
+	if (!fhir_search_param_supported(sp))
+		return fail(c, "Search parameter '%s' is not supported by this server", name);
 	if (!mod_allowed(st, mod))
 		return fail(c, "Search parameter '%s': modifier not supported", key);
 
@@ -1034,7 +1047,10 @@ int fhir_search_run(struct store_txn *t, struct arena *a, const struct fhir_sear
 	struct fhir_stored *v = arena_zalloc(a, sizeof(*v) * (size_t)s->count);
 	size_t k = 0;
 	int st;
-	while ((st = store_rows_next(rows)) == 1) {
+	for (;;) {
+		st = store_rows_next(rows);
+		if (st != 1)
+			break;
 		if (k == (size_t)s->count) {
 			out->more = true;
 			break;

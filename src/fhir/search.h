@@ -67,6 +67,11 @@ int fhir_sql_arg(struct fhir_sql *q, struct store_arg a);
  * tests r.type per row). Nothing is appended for AUTH_SCOPE_ALL. */
 int fhir_access_sql(struct fhir_sql *q, const struct fhir_access *acc, const char *type);
 
+/* True when sp can be searched here (what the CapabilityStatement lists): every kind but composite
+ * and special, and not _content/_text/_query (full-text and named queries). */
+struct fhir_sp;
+bool fhir_search_param_supported(const struct fhir_sp *sp);
+
 enum fhir_total_mode { FHIR_TOTAL_ACCURATE, FHIR_TOTAL_NONE };
 
 struct fhir_search {

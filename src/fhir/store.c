@@ -455,14 +455,17 @@ int fhir_store_history_ex(struct store_txn *t, struct arena *a, const char *type
 		goto done;
 	struct fhir_stored *v = arena_zalloc(a, sizeof(*v) * (size_t)count);
 	int k = 0, st = 0;
-	while (k < count && (st = store_rows_next(rows)) == 1) {
+	while (k < count) {
+		st = store_rows_next(rows);
+		if (st != 1)
+			break;
 		const char *pid = store_rows_null(rows, 5) ? NULL : store_rows_text(rows, 5);
 		meta_fill(&v[k].meta, store_rows_text(rows, 0), store_rows_text(rows, 1), store_rows_int(rows, 2),
 			  store_rows_int(rows, 3), store_rows_int(rows, 4) != 0, pid);
 		take_json(rows, 6, a, &v[k]);
 		k++;
 	}
-	if (k < count && st < 0)
+	if (st < 0)
 		rc = -st;
 	store_rows_close(rows);
 	*out = v;

@@ -39,7 +39,8 @@ static const char *const patients[5] = {
 	"\"birthDate\":\"1990-12-31\",\"identifier\":[{\"value\":\"C3\"}]}",
 	"{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Smith\",\"given\":[\"Zoë\"]}],\"gender\":\"female\","
 	"\"birthDate\":\"1980\"}",
-	"{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Nobody\"}],\"gender\":\"unknown\"}",
+	"{\"resourceType\":\"Patient\",\"meta\":{\"tag\":[{\"system\":\"urn:t\",\"code\":\"vip\"}]},"
+	"\"name\":[{\"family\":\"Nobody\"}],\"gender\":\"unknown\"}",
 };
 
 struct wr {
@@ -331,6 +332,10 @@ static void test_ids_and_specials(void **state)
 	assert_int_equal(r.rc, MC_OK);
 	assert_int_equal(r.res.total, -1);
 	assert_int_equal(r.res.n, 2);
+	P("_tag=urn:t|vip", 4);
+	P("_tag:not=vip", 0, 1, 2, 3);
+	expect_einval(a, "Patient", "_content=smith", "_content");
+	expect_einval(a, "Patient", "_text=smith", "_text");
 	/* empty value ignored */
 	P("family=", 0, 1, 2, 3, 4);
 	arena_destroy(a);
