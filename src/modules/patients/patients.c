@@ -62,6 +62,22 @@ static bool caller_is_clinician(const struct req *r)
 	return r->who && (r->who->role == ROLE_DOCTOR || r->who->role == ROLE_NURSE);
 }
 
+/* Every /patients/{id}/... route: the audit names the patient; a malformed id is simply unknown.
+ * Returns the id, or NULL after recording the 404. */
+static const char *patient_param(struct req *r, const char *action)
+{
+	const char *id = req_param(r, "id");
+	r->audit.action = action;
+	r->audit.resource_type = "Patient";
+	r->audit.resource_id = id;
+	r->audit.patient_id = id;
+	if (!id || !mcid_valid_fhir_id(id)) {
+		req_fail(r, MC_ENOTFOUND, "no such patient", NULL, NULL);
+		return NULL;
+	}
+	return id;
+}
+
 /* ---- MRN ---- */
 
 int patients_create_txn(struct store_txn *t, json_t *patient, struct fhir_meta *out, char mrn[16])
@@ -346,19 +362,24 @@ static int profile_result(struct req *r, struct reply *rep, struct prof_work *w,
 	return reply_api(rep, r, 200, profile_from_patient(w->pat, MC_MRN_SYSTEM), NULL);
 }
 
-static int h_profile_get(struct req *r, struct reply *rep)
+static struct prof_work *prof_begin(struct req *r, enum auth_access level, const char *action)
 {
+	const char *id = patient_param(r, action);
+	if (!id)
+		return NULL;
 	struct prof_work *w = arena_zalloc(r->arena, sizeof(*w));
 	w->req = r;
-	w->id = req_param(r, "id");
-	w->level = AUTH_DEMOGRAPHICS_READ;
+	w->id = id;
+	w->level = level;
 	arena_defer(r->arena, prof_release, w);
-	r->audit.action = "read";
-	r->audit.resource_type = "Patient";
-	r->audit.resource_id = w->id;
-	r->audit.patient_id = w->id;
-	if (!mcid_valid_fhir_id(w->id))
-		return req_fail(r, MC_ENOTFOUND, "no such patient", NULL, NULL);
+	return w;
+}
+
+static int h_profile_get(struct req *r, struct reply *rep)
+{
+	struct prof_work *w = prof_begin(r, AUTH_DEMOGRAPHICS_READ, "read");
+	if (!w)
+		return MC_ENOTFOUND;
 	return profile_result(r, rep, w, store_read(r->app->store, profile_read_unit, w));
 }
 
@@ -381,17 +402,9 @@ static int parse_if_match(const char *h, int64_t *out)
 
 static int h_profile_put(struct req *r, struct reply *rep)
 {
-	struct prof_work *w = arena_zalloc(r->arena, sizeof(*w));
-	w->req = r;
-	w->id = req_param(r, "id");
-	w->level = AUTH_DEMOGRAPHICS_WRITE;
-	arena_defer(r->arena, prof_release, w);
-	r->audit.action = "update";
-	r->audit.resource_type = "Patient";
-	r->audit.resource_id = w->id;
-	r->audit.patient_id = w->id;
-	if (!mcid_valid_fhir_id(w->id))
-		return req_fail(r, MC_ENOTFOUND, "no such patient", NULL, NULL);
+	struct prof_work *w = prof_begin(r, AUTH_DEMOGRAPHICS_WRITE, "update");
+	if (!w)
+		return MC_ENOTFOUND;
 	int rc = req_json(r, &w->body);
 	if (rc)
 		return rc;
@@ -666,14 +679,10 @@ static int team_add_unit(struct store_txn *t, void *arg)
 
 static int h_team_add(struct req *r, struct reply *rep)
 {
-	struct team_work w = {.req = r, .patient = req_param(r, "id"), .user_id = -1};
-	r->audit.action = "update";
-	r->audit.resource_type = "Patient";
-	r->audit.resource_id = w.patient;
-	r->audit.patient_id = w.patient;
+	struct team_work w = {.req = r, .patient = patient_param(r, "update"), .user_id = -1};
+	if (!w.patient)
+		return MC_ENOTFOUND;
 	r->audit.reason = "care-team";
-	if (!mcid_valid_fhir_id(w.patient))
-		return req_fail(r, MC_ENOTFOUND, "no such patient", NULL, NULL);
 	json_t *body;
 	int rc = req_json(r, &body);
 	if (rc)
@@ -737,13 +746,9 @@ static int team_list_unit(struct store_txn *t, void *arg)
 
 static int h_team_list(struct req *r, struct reply *rep)
 {
-	struct team_work w = {.req = r, .patient = req_param(r, "id")};
-	r->audit.action = "read";
-	r->audit.resource_type = "Patient";
-	r->audit.resource_id = w.patient;
-	r->audit.patient_id = w.patient;
-	if (!mcid_valid_fhir_id(w.patient))
-		return req_fail(r, MC_ENOTFOUND, "no such patient", NULL, NULL);
+	struct team_work w = {.req = r, .patient = patient_param(r, "read")};
+	if (!w.patient)
+		return MC_ENOTFOUND;
 	w.members = own(r, json_array());
 	int rc = store_read(r->app->store, team_list_unit, &w);
 	if (rc == MC_ENOTFOUND)
