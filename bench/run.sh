@@ -8,6 +8,10 @@
 #   BENCH_DURATION  seconds per measured run   (default 10)
 #   BENCH_RUNS      measured runs per scenario (default 3; the table shows the median)
 #   BENCH_ONLY      comma list of scenarios: read,search,create,login (healthz always runs)
+#   BENCH_SERVE_ARGS extra `medcore serve` flags, for diagnosis (e.g. "--audit-reads false")
+#   BENCH_CACHE     1 (default): keep a pristine copy of the loaded demo database next to the binary
+#                   (<bindir>/bench-cache/, keyed by the binary's SHA-256, patients and seed) and
+#                   start later runs from a copy of it; 0: always load afresh
 # Raw wrk output, the demo and server logs and summary.{txt,json} go to bench/results/<time>/.
 # Only 127.0.0.1 is ever contacted. The server is stopped on exit, error or interrupt.
 set -eu
@@ -18,6 +22,9 @@ PATIENTS=${BENCH_PATIENTS:-100000}
 DURATION=${BENCH_DURATION:-10}
 RUNS=${BENCH_RUNS:-3}
 ONLY=${BENCH_ONLY:-}
+CACHE=${BENCH_CACHE:-1}
+SERVE_ARGS=${BENCH_SERVE_ARGS:-}
+SEED=7
 
 for tool in wrk python3; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
@@ -62,17 +69,36 @@ trap 'cleanup; exit 143' TERM
 
 DB="sqlite:$TMP/bench.db"
 T0=$(date +%s)
-echo "bench: loading $PATIENTS demo patients into a fresh database ..."
-if ! "$BIN" demo --db "$DB" --patients "$PATIENTS" --seed 7 >"$RESULTS/demo.txt" 2>"$RESULTS/demo.log"; then
-	echo "bench: medcore demo failed:" >&2
-	tail -n 20 "$RESULTS/demo.log" "$RESULTS/demo.txt" >&2
-	exit 1
+# Loading 100k patients takes minutes (see docs/demo.md); the measured scenarios don't depend on
+# how the database came to be, so a pristine copy made by the same binary is reused when present.
+CACHE_DIR=$(dirname "$BIN")/bench-cache
+KEY=$(sha256sum "$BIN" | cut -c1-16)
+CACHED=$CACHE_DIR/demo-$PATIENTS-seed$SEED-$KEY.db
+if [ "$CACHE" = 1 ] && [ -f "$CACHED" ] && [ -f "$CACHED.txt" ]; then
+	echo "bench: using the cached demo database $CACHED"
+	cp "$CACHED" "$TMP/bench.db"
+	cp "$CACHED.txt" "$RESULTS/demo.txt"
+	echo "bench: (cached) $(grep 'patients loaded' "$RESULTS/demo.txt" || true)"
+else
+	echo "bench: loading $PATIENTS demo patients into a fresh database ..."
+	if ! "$BIN" demo --db "$DB" --patients "$PATIENTS" --seed "$SEED" >"$RESULTS/demo.txt" 2>"$RESULTS/demo.log"; then
+		echo "bench: medcore demo failed:" >&2
+		tail -n 20 "$RESULTS/demo.log" "$RESULTS/demo.txt" >&2
+		exit 1
+	fi
+	grep 'patients loaded' "$RESULTS/demo.txt" || true
+	# demo closed the store cleanly (WAL checkpointed), so the .db file alone is the database
+	if [ "$CACHE" = 1 ] && [ ! -s "$TMP/bench.db-wal" ]; then
+		mkdir -p "$CACHE_DIR"
+		rm -f "$CACHE_DIR"/demo-"$PATIENTS"-seed"$SEED"-*.db "$CACHE_DIR"/demo-"$PATIENTS"-seed"$SEED"-*.db.txt
+		cp "$TMP/bench.db" "$CACHED.tmp" && mv "$CACHED.tmp" "$CACHED" && cp "$RESULTS/demo.txt" "$CACHED.txt"
+	fi
 fi
-grep 'patients loaded' "$RESULTS/demo.txt" || true
 
 # --listen 127.0.0.1:0 lets the kernel pick a free port; the server logs it in its "listening" line.
 # Log level warn: per-request logging would measure the logger, not the server.
-"$BIN" serve --db "$DB" --listen 127.0.0.1:0 --log-level warn >"$RESULTS/server.out" 2>"$RESULTS/server.log" &
+# shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
+"$BIN" serve --db "$DB" --listen 127.0.0.1:0 --log-level warn $SERVE_ARGS >"$RESULTS/server.out" 2>"$RESULTS/server.log" &
 SERVER_PID=$!
 PORT=
 i=0

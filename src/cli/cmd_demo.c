@@ -7,8 +7,9 @@
  *      the patients load, so the hashing costs no wall time;
  *   3. one unit writes the Practitioners;
  *   4. DEMO_THREADS producer threads build and validate patients in batches of DEMO_BATCH and hand
- *      each batch to store_write() as one unit, so the writer's group commit overlaps with the
- *      building of the next batches; every created resource is audited in its own unit;
+ *      each batch to store_write() as one unit; the units queue up and the writer's group commit
+ *      runs several in one transaction while the next batches are built. Every created resource
+ *      is audited in the unit that creates it;
  *   5. one unit writes the users (linked to their Practitioner/Patient) and the care team.
  * Patient data is built from (seed, patient number) alone (demo_names.h), so the content does not
  * depend on which thread builds which batch; MRNs and ids are assigned by the store.
@@ -33,7 +34,10 @@
 #include "store/store.h"
 
 #define DEMO_BATCH 200            /* patients per write unit: one savepoint stays small */
-#define DEMO_THREADS 2            /* producers; the store's writer thread is the third */
+/* Producers. They are mostly blocked in store_write; having several units queued lets the writer's
+ * group commit put up to DEMO_THREADS units (1,600 patients) in one transaction, which measured
+ * 25 % faster than two producers at 30k patients (fewer commits and WAL frames per row). */
+#define DEMO_THREADS 8
 #define DEMO_MAX_PATIENTS 1000000 /* a sane cap: 1e6 patients is ~5 GB of database */
 #define DEMO_CARE_TEAM 50         /* patients the demo doctor and nurse care for */
 #define DEMO_ACTOR "medcore-demo" /* audit actor name for the loader */

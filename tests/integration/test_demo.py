@@ -52,14 +52,15 @@ def total(srv, path, token):
 def main():
     accounts = documented_accounts()
     tmp = tempfile.mkdtemp(prefix="medcore-demo-test-")
-    db_url = "sqlite:" + os.path.join(tmp, "t.db")
+    db_url = mt.new_db_url(tmp)   # SQLite file or a fresh PostgreSQL database (MEDCORE_TEST_BACKEND)
     try:
         # ---- bad options are refused before touching anything ----
         for bad in (["--patients", "0"], ["--patients", "abc"], ["--patients", "2000000"],
                     ["--seed", "-1"], ["--bogus"], ["--patients"]):
             p = demo(db_url, *bad)
             mt.check(p.returncode == 2, "demo %s exits 2 (got %d)" % (" ".join(bad), p.returncode))
-        mt.check(not os.path.exists(os.path.join(tmp, "t.db")), "bad options create no database")
+        if mt.backend() == "sqlite":
+            mt.check(not os.path.exists(os.path.join(tmp, "t.db")), "bad options create no database")
 
         # ---- the load ----
         p = demo(db_url, "--patients", str(N))
@@ -159,6 +160,8 @@ def main():
         return 1
     finally:
         if not os.environ.get("MEDCORE_TEST_KEEP"):
+            if not db_url.startswith("sqlite:"):
+                mt.pg_drop_db(db_url)
             shutil.rmtree(tmp, ignore_errors=True)
 
 
