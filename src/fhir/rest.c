@@ -23,7 +23,9 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mctime.h"
+#include "fhir/conditional.h"
 #include "fhir/resource.h"
+#include "fhir/rest_int.h"
 #include "fhir/search.h"
 #include "fhir/store.h"
 #include "http/app.h"
@@ -269,10 +271,10 @@ static void cap_build(void)
 		json_object_set_new(r, "versioning", json_string("versioned"));
 		json_object_set_new(r, "readHistory", json_true());
 		json_object_set_new(r, "updateCreate", json_true());
-		json_object_set_new(r, "conditionalCreate", json_false());
-		json_object_set_new(r, "conditionalRead", json_string("not-supported"));
-		json_object_set_new(r, "conditionalUpdate", json_false());
-		json_object_set_new(r, "conditionalDelete", json_string("not-supported"));
+		json_object_set_new(r, "conditionalCreate", json_true());
+		json_object_set_new(r, "conditionalRead", json_string("full-support"));
+		json_object_set_new(r, "conditionalUpdate", json_true());
+		json_object_set_new(r, "conditionalDelete", json_string("single"));
 		json_object_set_new(r, "searchParam", sp);
 		json_array_append_new(resources, r);
 	}
@@ -281,19 +283,33 @@ static void cap_build(void)
 	json_object_set_new(
 		rest, "documentation",
 		json_string("Search: string (starts-with, accent- and case-insensitive; :exact, :contains), token "
-			    "(code, system|code, |code, system|; :not), date (eq ne lt gt le ge sa eb ap; partial "
-			    "dates), reference (Type/id, id; :Type), number and quantity (prefixes), uri (:below, "
-			    ":above); :missing on every kind; comma = OR, repeated parameter = AND; _count, _offset, "
-			    "_sort (_id, _lastUpdated, string/date/token/number parameters; - for descending), "
-			    "_total=none|accurate, _summary=count. Unknown parameters are rejected unless "
-			    "Prefer: handling=lenient. AuditEvent is served by /api/v1/audit."));
+			    "(code, system|code, |code, system|; :not, :text, :of-type), date (eq ne lt gt le ge sa "
+			    "eb ap; partial dates), reference (Type/id, id; :Type), number and quantity (prefixes), "
+			    "uri (:below, :above), composite (code$value), phonetic (Soundex); :missing on every "
+			    "kind; comma = OR, repeated parameter = AND; chains (one level), _has (one level), "
+			    "_include/_revinclude (:iterate one level), _count, _sort (several keys; - for "
+			    "descending), _total, _summary (true|text|data|count), _elements. Paging links carry a "
+			    "snapshot bound (and a keyset cursor) so concurrent creates do not shift pages. "
+			    "Unknown parameters are ignored with a warning (Prefer: handling=strict rejects them). "
+			    "AuditEvent is served by /api/v1/audit."));
+	{
+		/* the share of R4 search parameters (search-parameters.json) supported end to end */
+		size_t ok = 0, all = 0;
+		double cov = fhir_search_coverage(&ok, &all);
+		char pct[32];
+		snprintf(pct, sizeof(pct), "%.1f%% (%zu of %zu)", cov * 100.0, ok, all);
+		json_object_set_new(rest, "extension",
+				    json_pack("[{s:s,s:s}]", "url", "https://medcore.example/fhir/StructureDefinition/search-coverage",
+					      "valueString", pct));
+	}
 	json_object_set_new(
 		rest, "security",
 		json_pack("{s:[{s:[{s:s,s:s}]}],s:s}", "service", "coding", "system",
 			  "http://terminology.hl7.org/CodeSystem/restful-security-service", "code", "OAuth",
 			  "description", "Bearer access tokens from POST /api/v1/auth/login"));
 	json_object_set_new(rest, "resource", resources);
-	json_object_set_new(rest, "interaction", json_pack("[{s:s}]", "code", "history-system"));
+	json_object_set_new(rest, "interaction", json_pack("[{s:s},{s:s},{s:s}]", "code", "history-system", "code",
+							  "transaction", "code", "batch"));
 
 	json_t *cs = json_object();
 	json_object_set_new(cs, "resourceType", json_string("CapabilityStatement"));
@@ -331,21 +347,14 @@ static int h_metadata(struct req *r, struct reply *rep)
 
 /* ---- create ---- */
 
-struct wctx {
-	struct req *r;
-	const char *type, *id;
-	json_t *res;
-	int64_t if_match;
-	struct fhir_meta meta;
-	bool created;
-};
+/* struct fhir_wctx: fhir/rest_int.h */
 
 static bool is_doctor_or_nurse(const struct auth_principal *p)
 {
 	return p && (p->role == ROLE_DOCTOR || p->role == ROLE_NURSE);
 }
 
-static void audit_written(struct wctx *w)
+static void audit_written(struct fhir_wctx *w)
 {
 	struct req *r = w->r;
 	r->audit.resource_id = arena_strdup(r->arena, w->meta.id);
@@ -354,9 +363,27 @@ static void audit_written(struct wctx *w)
 
 static int create_unit(struct store_txn *t, void *arg)
 {
-	struct wctx *w = arg;
+	struct fhir_wctx *w = arg;
 	struct req *r = w->r;
 	bool is_patient = !strcmp(w->type, "Patient");
+	if (w->if_none_exist) {
+		/* conditional create (If-None-Exist / Bundle request.ifNoneExist): a match among what the
+		 * caller may see is returned instead of creating (fhir/conditional.h) */
+		struct fhir_cond c;
+		int rc = fhir_cond_match(t, r, w->type, w->if_none_exist, &c);
+		if (rc)
+			return rc;
+		if (c.n > 1)
+			return req_fail(r, MC_EPRECOND, "If-None-Exist matches more than one resource", NULL, NULL);
+		if (c.n == 1) {
+			w->matched = true;
+			w->match = c.one;
+			w->meta = c.one.meta;
+			r->audit.action = "read"; /* nothing was created */
+			audit_written(w);
+			return MC_OK;
+		}
+	}
 	if (!is_patient) {
 		char pid[65] = "";
 		if (!fhir_patient_of(w->type, w->res, pid))
@@ -389,12 +416,18 @@ static int h_create(struct req *r, struct reply *rep)
 	if (rc)
 		return rc;
 	json_object_del(res, "id"); /* FHIR create: the server assigns the id */
-	struct wctx w = {.r = r, .type = type, .res = res};
+	struct fhir_wctx w = {.r = r, .type = type, .res = res, .if_none_exist = req_header(r, "If-None-Exist")};
 	rc = req_write(r, create_unit, &w);
 	if (rc == MC_ECONFLICT)
 		return req_fail(r, rc, "A resource with this id already exists", NULL, NULL);
 	if (rc)
 		return rc;
+	if (w.matched) {
+		version_headers(rep, r, &w.meta);
+		if (!strcmp(prefer_return(r), "representation"))
+			return set_ct(rep, reply_fhir_bytes(rep, 200, w.match.json, w.match.json_len));
+		return reply_written(r, rep, 200, NULL);
+	}
 	char *loc = arena_printf(r->arena, "%s/fhir/%s/%s/_history/%lld", r->base_url, type, w.meta.id,
 				 (long long)w.meta.version);
 	reply_header(rep, r, "Location", loc);
@@ -404,16 +437,11 @@ static int h_create(struct req *r, struct reply *rep)
 
 /* ---- read, vread ---- */
 
-struct rctx {
-	struct req *r;
-	const char *type, *id;
-	int64_t version;
-	struct fhir_stored st;
-};
+/* struct fhir_rctx: fhir/rest_int.h */
 
 static int read_unit(struct store_txn *t, void *arg)
 {
-	struct rctx *c = arg;
+	struct fhir_rctx *c = arg;
 	int rc = fhir_store_read(t, c->r->arena, c->type, c->id, c->version, &c->st);
 	if (rc != MC_OK && rc != MC_EGONE)
 		return rc;
@@ -440,7 +468,7 @@ static int do_read(struct req *r, struct reply *rep, int64_t version)
 	rc = check_id(r, &id);
 	if (rc)
 		return rc;
-	struct rctx c = {.r = r, .type = type, .id = id, .version = version};
+	struct fhir_rctx c = {.r = r, .type = type, .id = id, .version = version};
 	rc = store_read(r->app->store, read_unit, &c);
 	if (rc == MC_ENOTFOUND)
 		return req_fail(r, rc, "Resource not found", NULL, NULL);
@@ -452,7 +480,12 @@ static int do_read(struct req *r, struct reply *rep, int64_t version)
 		return rc;
 	version_headers(rep, r, &c.st.meta);
 	const char *inm = req_header(r, "If-None-Match");
-	if (!version && inm && parse_etag(inm) == c.st.meta.version) {
+	const char *ims = inm ? NULL : req_header(r, "If-Modified-Since");
+	int64_t ims_ms = 0;
+	bool not_modified = inm ? parse_etag(inm) == c.st.meta.version || !strcmp(inm, "*")
+				: ims && fhir_http_date_parse(ims, &ims_ms) == MC_OK &&
+					  c.st.meta.last_updated_ms / 1000 <= ims_ms / 1000;
+	if (!version && not_modified) {
 		buf_reset(&rep->body);
 		rep->status = 304;
 		rep->content_type = NULL;
@@ -482,7 +515,7 @@ static int h_vread(struct req *r, struct reply *rep)
 
 static int update_unit(struct store_txn *t, void *arg)
 {
-	struct wctx *w = arg;
+	struct fhir_wctx *w = arg;
 	struct req *r = w->r;
 	struct fhir_stored cur;
 	int rc = fhir_store_read(t, r->arena, w->type, w->id, 0, &cur);
@@ -547,7 +580,7 @@ static int h_update(struct req *r, struct reply *rep)
 		return req_fail(r, MC_EINVAL, "The resource must contain its id", idpath, NULL);
 	if (strcmp(bid, id) != 0)
 		return req_fail(r, MC_EINVAL, "The id in the body does not match the URL", idpath, NULL);
-	struct wctx w = {.r = r, .type = type, .id = id, .res = res, .if_match = im};
+	struct fhir_wctx w = {.r = r, .type = type, .id = id, .res = res, .if_match = im};
 	rc = req_write(r, update_unit, &w);
 	if (rc)
 		return rc;
@@ -562,7 +595,7 @@ static int h_update(struct req *r, struct reply *rep)
 
 static int delete_unit(struct store_txn *t, void *arg)
 {
-	struct wctx *w = arg;
+	struct fhir_wctx *w = arg;
 	struct req *r = w->r;
 	struct fhir_stored cur;
 	int rc = fhir_store_read(t, r->arena, w->type, w->id, 0, &cur);
@@ -594,7 +627,7 @@ static int h_delete(struct req *r, struct reply *rep)
 	int64_t im = parse_etag(req_header(r, "If-Match"));
 	if (im < 0)
 		return req_fail(r, MC_EINVAL, "If-Match must be a version ETag such as W/\"1\"", NULL, NULL);
-	struct wctx w = {.r = r, .type = type, .id = id, .if_match = im};
+	struct fhir_wctx w = {.r = r, .type = type, .id = id, .if_match = im};
 	rc = req_write(r, delete_unit, &w);
 	if (rc == MC_ENOTFOUND)
 		return req_fail(r, rc, "Resource not found", NULL, NULL);
@@ -673,6 +706,20 @@ static int search_unit(struct store_txn *t, void *arg)
 	return fhir_search_run(t, c->r->arena, c->s, &c->res);
 }
 
+/* Access rules for another resource type reached by a search (chains, _has, _include): the
+ * same RBAC and token-scope checks the dispatcher makes for {type}, then the patient scope. */
+static int search_type_access(void *ctx, const char *type, struct fhir_access *out)
+{
+	struct req *r = ctx;
+	if (!type || !strcmp(type, "AuditEvent") || !auth_has(r->who, auth_fhir_perm(type, false)) ||
+	    !auth_scope_allows(r->who, type, false))
+		return MC_EFORBIDDEN;
+	out->scope = auth_patient_scope(r->who, access_level(type, false));
+	out->patient_id = r->who ? r->who->patient_id : NULL;
+	out->user_id = r->who ? r->who->user_id : 0;
+	return MC_OK;
+}
+
 static int do_search(struct req *r, struct reply *rep, const struct kv *q, size_t nq)
 {
 	const char *type = NULL;
@@ -685,8 +732,10 @@ static int do_search(struct req *r, struct reply *rep, const struct kv *q, size_
 		.access = {.scope = auth_patient_scope(r->who, lvl),
 			   .patient_id = r->who ? r->who->patient_id : NULL,
 			   .user_id = r->who ? r->who->user_id : 0},
+		.type_access = search_type_access,
+		.type_access_ctx = r,
 		.page_max = r->app && r->app->cfg ? (int)r->app->cfg->page_max : 100,
-		.lenient = prefer_has(r, "handling=lenient"),
+		.strict = prefer_has(r, "handling=strict"),   /* lenient is the default */
 	};
 	if (o.access.scope == AUTH_SCOPE_OWN && r->who->patient_id[0])
 		r->audit.patient_id = r->who->patient_id;
@@ -698,28 +747,8 @@ static int do_search(struct req *r, struct reply *rep, const struct kv *q, size_
 	rc = store_read(r->app->store, search_unit, &c);
 	if (rc)
 		return rc;
-
 	struct buf b = BUF_INIT;
-	rc = bundle_open(&b, "searchset", c.res.total);
-	char *base = arena_printf(r->arena, "%s/fhir/%s", r->base_url, type);
-	if (!rc && !c.s->summary_count)
-		rc = bundle_links(&b, base, c.s->canon_query, c.s->count, c.s->offset, c.res.more);
-	else if (!rc)
-		rc = bundle_links(&b, base, c.s->canon_query, c.s->count, c.s->offset, false);
-	if (!rc && c.res.n)
-		rc = buf_puts(&b, ",\"entry\":[");
-	for (size_t i = 0; !rc && i < c.res.n; i++) {
-		const struct fhir_stored *e = &c.res.v[i];
-		rc = buf_printf(&b, "%s{\"fullUrl\":", i ? "," : "");
-		char *full = arena_printf(r->arena, "%s/%s", base, e->meta.id);
-		rc = rc ? rc : buf_json_str(&b, full);
-		rc = rc ? rc : buf_puts(&b, ",\"resource\":");
-		rc = rc ? rc : buf_append(&b, e->json, e->json_len);
-		rc = rc ? rc : buf_puts(&b, ",\"search\":{\"mode\":\"match\"}}");
-	}
-	if (!rc && c.res.n)
-		rc = buf_putc(&b, ']');
-	rc = rc ? rc : buf_putc(&b, '}');
+	rc = fhir_search_bundle(&b, r->arena, arena_printf(r->arena, "%s/fhir", r->base_url), c.s, &c.res);
 	if (rc) {
 		buf_release(&b);
 		return rc == MC_ETOOBIG ? req_fail(r, MC_ETOOBIG, "The result page is too large; lower _count", NULL, NULL)
@@ -913,6 +942,35 @@ static int h_history_system(struct req *r, struct reply *rep)
 {
 	return do_history(r, rep, NULL, NULL);
 }
+
+/* ---- the steps shared with bundle.c, patch.c, conditional.c (fhir/rest_int.h) ---- */
+
+int fhir_rest_create_step(struct store_txn *t, void *w) { return create_unit(t, w); }
+int fhir_rest_update_step(struct store_txn *t, void *w) { return update_unit(t, w); }
+int fhir_rest_delete_step(struct store_txn *t, void *w) { return delete_unit(t, w); }
+int fhir_rest_read_step(struct store_txn *t, void *c) { return read_unit(t, c); }
+int fhir_rest_patient_gate(struct store_txn *t, struct req *r, const char *type, const char *pid, bool write)
+{
+	return patient_gate(t, r, type, pid, write);
+}
+enum auth_access fhir_rest_access_level(const char *type, bool write) { return access_level(type, write); }
+int fhir_rest_check_type(struct req *r, const char **type) { return check_type(r, type); }
+int64_t fhir_rest_parse_etag(const char *h) { return parse_etag(h); }
+void fhir_rest_http_date(int64_t ms, char out[40]) { http_date(ms, out); }
+void fhir_rest_version_headers(struct reply *rep, struct req *r, const struct fhir_meta *m)
+{
+	version_headers(rep, r, m);
+}
+const char *fhir_rest_prefer_return(struct req *r) { return prefer_return(r); }
+int fhir_rest_reply_written(struct req *r, struct reply *rep, int status, json_t *res)
+{
+	return reply_written(r, rep, status, res);
+}
+int fhir_rest_reply_issues(struct req *r, struct reply *rep, const struct fhir_issues *is)
+{
+	return reply_issues(r, rep, is);
+}
+bool fhir_rest_joins_care_team(const struct auth_principal *p) { return is_doctor_or_nurse(p); }
 
 /* ---- the table ---- */
 

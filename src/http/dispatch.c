@@ -212,8 +212,12 @@ static int authenticate(const struct http_service *svc, struct req *r, struct re
 	while (*tok == ' ')
 		tok++;
 	struct auth_principal *p = arena_zalloc(r->arena, sizeof(*p));
-	if (!*tok || strlen(tok) >= AUTH_TOKEN_MAX || !svc->ops.token_verify || !svc->app ||
-	    svc->ops.token_verify(svc->app->auth, tok, p) != MC_OK) {
+	int vrc = MC_EUNAUTH;
+	if (*tok && strlen(tok) < AUTH_TOKEN_MAX && svc->ops.token_verify && svc->app)
+		vrc = svc->ops.token_verify(svc->app->auth, tok, p);
+	if (vrc == MC_EUNAVAIL)   /* the database could not check the user: retry later, not re-login */
+		return MC_EUNAVAIL;
+	if (vrc != MC_OK) {
 		reply_header(rep, r, "WWW-Authenticate", "Bearer realm=\"medcore\", error=\"invalid_token\"");
 		return req_fail(r, MC_EUNAUTH, "the token is invalid or expired", NULL, NULL);
 	}
@@ -230,13 +234,21 @@ static int authorize(const struct croute *cr, struct req *r)
 		enum auth_perm p = auth_fhir_perm(type ? type : "", is_write(r));
 		if (!auth_has(r->who, p))
 			return req_fail(r, MC_EFORBIDDEN, "this action needs a permission you do not have", NULL, NULL);
+		/* OAuth2 scopes (client tokens) narrow the role, never widen it */
+		if (!auth_scope_allows(r->who, type, is_write(r)))
+			return req_fail(r, MC_EFORBIDDEN, "the token's scope does not allow this", NULL, NULL);
+	} else if ((cr->r->flags & ROUTE_PHI) && !auth_scope_allows(r->who, NULL, is_write(r))) {
+		/* patient data across types (system history, exports, /api/v1 views): only a "*" scope */
+		return req_fail(r, MC_EFORBIDDEN, "the token's scope does not allow this", NULL, NULL);
 	}
 	return MC_OK;
 }
 
 static bool json_media(const char *ct)
 {
-	return ct && (!strcmp(ct, "application/json") || !strcmp(ct, "application/fhir+json"));
+	/* application/json-patch+json: RFC 6902 bodies of FHIR PATCH (fhir/patch.h checks its own) */
+	return ct && (!strcmp(ct, "application/json") || !strcmp(ct, "application/fhir+json") ||
+		      !strcmp(ct, "application/json-patch+json"));
 }
 
 /* match -> content type -> authn -> permission -> handler. Returns the handler's (or the
