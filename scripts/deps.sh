@@ -3,7 +3,7 @@
 # Runs apt-get only when something is missing; needs root (or sudo) then.
 set -e
 PKGS="build-essential cmake pkg-config python3 sqlite3 libmicrohttpd-dev libjansson-dev libsodium-dev
-liboath-dev libsqlite3-dev libcmocka-dev wrk curl ca-certificates"
+liboath-dev libsqlite3-dev libcmocka-dev librdkafka-dev wrk curl ca-certificates nodejs npm"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

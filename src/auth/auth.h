@@ -68,6 +68,8 @@ int auth_perm_parse(const char *s, enum auth_perm *out);         /* MC_OK / MC_E
 uint64_t auth_role_perms(enum auth_role r);                      /* bit set of PERM_BIT() */
 bool auth_role_is_clinician(enum auth_role r);                   /* doctor, nurse, pharmacist, lab_tech */
 
+#define AUTH_SCOPE_MAX 512
+
 struct auth_principal {
 	int64_t user_id;
 	char username[64];
@@ -76,6 +78,10 @@ struct auth_principal {
 	char patient_id[65];       /* the linked FHIR Patient for role patient, else "" */
 	char practitioner_id[65];  /* the linked FHIR Practitioner, else "" */
 	int64_t expires_ms;
+	/* OAuth2 scopes granted to the token ("system/Patient.read system/Observation.write"), at most
+	 * AUTH_SCOPE_MAX chars; "" = a user token, not narrowed. Scopes only ever narrow what the
+	 * role allows (auth_scope_allows), never widen it. */
+	char scope[AUTH_SCOPE_MAX + 1];
 };
 
 static inline bool auth_has(const struct auth_principal *p, enum auth_perm perm)
@@ -90,7 +96,8 @@ struct auth;
 int auth_create(const struct mc_config *cfg, struct store *s, struct auth **out);
 void auth_destroy(struct auth *a);
 /* Verify a bearer access token (HS256 JWT made by this server): signature, exp, nbf, iss; then
- * that the user still exists and is active. MC_EUNAUTH with nothing filled on any failure. */
+ * that the user still exists and is active. MC_EUNAUTH with nothing filled on any failure, except
+ * MC_EUNAVAIL when the database could not answer the user check. */
 int auth_token_verify(struct auth *a, const char *token, struct auth_principal *out);
 
 /* FHIR routes: the permission a resource type needs. Administrative types (Patient demographics,
@@ -147,7 +154,7 @@ int auth_user_set_active(struct store_txn *t, const char *username, bool active)
 int auth_user_reset_mfa(struct store_txn *t, const char *username);
 
 /* ---- tokens ---- */
-#define AUTH_TOKEN_MAX 1024      /* an access token is always shorter */
+#define AUTH_TOKEN_MAX 2048      /* an access token is always shorter (scope claim included) */
 #define AUTH_REFRESH_LEN 43      /* base64url of 32 random bytes */
 /* Sign an access token for p (expires after cfg->access_ttl). */
 int auth_token_issue(struct auth *a, const struct auth_principal *p, char out[AUTH_TOKEN_MAX],
@@ -230,5 +237,42 @@ struct auth_grant {
 int auth_break_glass(struct auth *a, const struct auth_principal *who, const char *patient_id,
 		     const char *reason, const struct auth_client *c, struct auth_grant *out,
 		     const char **why);
+
+/* ---- OAuth2 scopes and the client-credentials grant (clients.c) ----
+ * Scope syntax (SMART on FHIR): "<context>/<Type|*>.<read|write|*>" or the v2 form
+ * "<context>/<Type|*>.<letters of cruds>", context system, user or patient, separated by spaces.
+ * A read needs r or s (or "read", "*"); a write needs c, u or d (or "write", "*"). Other scopes
+ * (openid, launch...) grant nothing here. */
+
+/* May p act on resources of type (NULL = every type: only a "*" scope allows it)? True when p
+ * carries no scopes (RBAC alone decides), else when one granted scope covers type and the
+ * access. Callers check RBAC as well: this only narrows. */
+bool auth_scope_allows(const struct auth_principal *p, const char *type, bool write);
+/* Is every space-separated item of scopes a well-formed resource scope, with at least one item
+ * and at most AUTH_SCOPE_MAX chars? */
+bool auth_scope_valid(const char *scopes);
+/* Is every item of requested covered by an item of granted (same or wider type and access)? */
+bool auth_scope_subset(const char *requested, const char *granted);
+
+#define AUTH_CLIENT_ID_MAX 48      /* "mc-" + base64url(16 bytes) fits */
+#define AUTH_CLIENT_SECRET_MAX 64  /* base64url(32 bytes) = 43 chars */
+/* Register a client (inside a write unit): creates the backing integration user (unusable
+ * password) and the oauth_clients row; writes a new random client_id and secret. The secret is
+ * stored only as SHA-256 and cannot be shown again. MC_EINVAL for a bad name (1..100 printable
+ * chars) or scopes (auth_scope_valid). Audited as "client-create" by the caller. */
+int auth_oauth_client_add(struct store_txn *t, const char *name, const char *scopes,
+			  char client_id[AUTH_CLIENT_ID_MAX], char secret[AUTH_CLIENT_SECRET_MAX]);
+
+struct auth_token_grant {
+	char access_token[AUTH_TOKEN_MAX];
+	int64_t expires_in;                 /* seconds */
+	char scope[AUTH_SCOPE_MAX + 1];     /* what was granted */
+};
+/* Client-credentials grant (RFC 6749 §4.4). scope NULL or "" = everything registered.
+ * MC_OK fills *out. MC_EUNAUTH: unknown/inactive client or wrong secret (*oauth_error
+ * "invalid_client"); MC_EINVAL: malformed or wider-than-registered scope ("invalid_scope").
+ * The outcome is audited ("client-token" / "client-token-failed"). Strings are borrowed. */
+int auth_client_credentials(struct auth *a, const char *client_id, const char *secret, const char *scope,
+			    const struct auth_client *c, struct auth_token_grant *out, const char **oauth_error);
 
 #endif

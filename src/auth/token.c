@@ -29,7 +29,7 @@
 /* base64url of {"alg":"HS256","typ":"JWT"} */
 static const char jwt_header[] = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 #define JWT_HEADER_LEN (sizeof(jwt_header) - 1)
-#define CLAIMS_JSON_MAX 640
+#define CLAIMS_JSON_MAX 1280   /* room for a scope claim of AUTH_SCOPE_MAX chars */
 #define CLAIMS_B64_MAX (CLAIMS_JSON_MAX * 4 / 3 + 4)
 
 int64_t auth_test_now_ms;
@@ -153,6 +153,10 @@ int auth_jwt_sign(struct auth *a, const struct auth_principal *p, int64_t now_ms
 	rc = rc ? rc : buf_json_str(&c, p->patient_id);
 	rc = rc ? rc : buf_puts(&c, ",\"prid\":");
 	rc = rc ? rc : buf_json_str(&c, p->practitioner_id);
+	if (!rc && p->scope[0]) {
+		rc = buf_puts(&c, ",\"scope\":");
+		rc = rc ? rc : buf_json_str(&c, p->scope);
+	}
 	rc = rc ? rc : buf_printf(&c, ",\"iat\":%lld,\"exp\":%lld,\"iss\":\"medcore\",\"jti\":\"%s\"}",
 				  (long long)iat, (long long)(iat + a->access_ttl_s), jti);
 	if (rc) {
@@ -222,14 +226,18 @@ static int ustate_unit(struct store_txn *t, void *arg)
 	return st < 0 ? -st : MC_OK;
 }
 
-static bool user_ok(struct auth *a, int64_t user_id, enum auth_role role, int64_t now_ms)
+/* *unavail: set when the database could not answer (the caller then says 503, not 401). */
+static bool user_ok(struct auth *a, int64_t user_id, enum auth_role role, int64_t now_ms, bool *unavail)
 {
 	struct ucache_ent *e = &ucache[(uint64_t)user_id % UCACHE_N];
 	if (e->gen != a->gen || e->user_id != user_id || now_ms - e->fetched_ms > AUTH_USER_CACHE_MS ||
 	    now_ms < e->fetched_ms) {
 		struct ustate u = {.id = user_id};
-		if (store_read(a->store, ustate_unit, &u) != MC_OK)
+		int rc = store_read(a->store, ustate_unit, &u);
+		if (rc != MC_OK) {
+			*unavail = rc == MC_EUNAVAIL;
 			return false;   /* do not cache errors */
+		}
 		e->gen = a->gen;
 		e->user_id = user_id;
 		e->fetched_ms = now_ms;
@@ -306,10 +314,17 @@ int auth_jwt_verify(struct auth *a, const char *token, int64_t now_ms, bool chec
 	    !copy_str(p.practitioner_id, sizeof(p.practitioner_id), json_object_get(j, "prid"), true) ||
 	    auth_role_parse(json_string_value(json_object_get(j, "role")), &p.role))
 		goto done;
+	json_t *scope = json_object_get(j, "scope");
+	if (scope && (!copy_str(p.scope, sizeof(p.scope), scope, false) || !auth_scope_valid(p.scope)))
+		goto done;   /* a scope claim that does not parse must not silently become "no narrowing" */
 	p.perms = auth_role_perms(p.role);
 	p.expires_ms = json_integer_value(exp) * 1000;
-	if (check_user && !user_ok(a, p.user_id, p.role, now_ms))
+	bool unavail = false;
+	if (check_user && !user_ok(a, p.user_id, p.role, now_ms, &unavail)) {
+		if (unavail)
+			rc = MC_EUNAVAIL;
 		goto done;
+	}
 	*out = p;
 	rc = MC_OK;
 done:

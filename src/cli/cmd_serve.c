@@ -17,6 +17,9 @@
 #include "core/log.h"
 #include "core/mctime.h"
 #include "core/metrics.h"
+#include "events/events.h"
+#include "events/kafka.h"
+#include "fhir/export.h"
 #include "http/app.h"
 #include "http/http_int.h"
 #include "http/server.h"
@@ -73,6 +76,8 @@ int cmd_serve(int argc, char **argv)
 	struct store *store = NULL;
 	struct auth *auth = NULL;
 	struct http_server *srv = NULL;
+	struct events_dispatcher *events = NULL;
+	struct events_bridge *bridge = NULL;
 	if (router_build(cli_route_tables, cli_route_tables_n, &rt, err, sizeof(err))) {
 		struct buf b = BUF_INIT;
 		buf_json_str(&b, err);
@@ -94,6 +99,8 @@ int cmd_serve(int argc, char **argv)
 		.version = MEDCORE_VERSION,
 		.router = rt,
 	};
+	if (cli_events_start(&cfg, store, &events, &bridge))
+		goto out;
 	int rc = http_server_start(&app, rt, &srv);
 	if (rc) {
 		LOGE("http server failed to start", "\"code\":\"%s\"", mc_code_name(rc));
@@ -124,6 +131,9 @@ int cmd_serve(int argc, char **argv)
 	code = 0;
 out:
 	http_server_stop(srv, 0);
+	fhir_export_shutdown();      /* its worker uses the store: join it before store_close */
+	events_dispatcher_stop(events);   /* before the store closes; a consumer call in flight ends first */
+	events_bridge_free(bridge);
 	if (auth)
 		auth_destroy(auth);      /* first: its login workers may still queue writes */
 	if (store)

@@ -10,6 +10,10 @@ static const struct cli_command commands[] = {
 	{"user", cmd_user, "manage users: add, disable, reset-mfa"},
 	{"demo", cmd_demo, "load demo users, practitioners and patients"},
 	{"audit", cmd_audit, "audit verify: check the audit chain"},
+	{"migrate-data", cmd_migrate_data, "copy a database to another (e.g. SQLite to PostgreSQL)"},
+	{"worker", cmd_worker, "run event consumers from Kafka (scale-out)"},
+	{"projections", cmd_projections, "projections rebuild: replay events into a read model"},
+	{"client", cmd_client, "client add: register an OAuth2 client (client credentials)"},
 };
 
 static void usage(FILE *out)

@@ -28,6 +28,7 @@ static const struct setting settings[] = {
 	S("cors-origins", "MEDCORE_CORS_ORIGINS", C_STR, cors_origins, "", 0, 0, "allowed CORS origins: empty = none, * = any, or a comma list"),
 	S("mfa-roles", "MEDCORE_MFA_ROLES", C_STR, mfa_roles, "admin,auditor", 0, 0, "roles that must log in with a TOTP code"),
 	S("token-secret", "MEDCORE_TOKEN_SECRET", C_STR, token_secret, "", 0, 0, "HMAC key for access tokens (>= 32 chars); empty = generated once and kept in the database"),
+	S("export-dir", "MEDCORE_EXPORT_DIR", C_STR, export_dir, "", 0, 0, "directory for bulk-export NDJSON files; empty = next to the SQLite database (<db>-export)"),
 	S("threads", "MEDCORE_THREADS", C_INT, threads, "0", 0, 256, "HTTP worker threads; 0 = number of cores"),
 	S("max-body", "MEDCORE_MAX_BODY", C_INT, max_body, "1048576", 1024, 67108864, "largest request body in bytes"),
 	S("max-header", "MEDCORE_MAX_HEADER", C_INT, max_header, "16384", 1024, 1048576, "largest request header block in bytes"),
@@ -40,6 +41,8 @@ static const struct setting settings[] = {
 	S("login-workers", "MEDCORE_LOGIN_WORKERS", C_INT, login_workers, "4", 1, 64, "password hashes computed at once (each takes 64 MiB)"),
 	S("page-max", "MEDCORE_PAGE_MAX", C_INT, page_max, "1000", 10, 10000, "largest page size a search may ask for"),
 	S("audit-reads", "MEDCORE_AUDIT_READS", C_BOOL, audit_reads, "true", 0, 1, "record reads of patient data in the audit chain"),
+	S("kafka-brokers", "MEDCORE_KAFKA_BROKERS", C_STR, kafka_brokers, "", 0, 0, "Kafka bootstrap servers (host:port,...): publish domain events to medcore.domain-events; empty = no Kafka"),
+	S("inprocess-consumers", "MEDCORE_INPROCESS_CONSUMERS", C_STR, inprocess_consumers, "all", 0, 0, "event consumers serve runs in-process: all, none, or a comma list (the rest run in `medcore worker`)"),
 };
 #undef S
 #define NSET (sizeof(settings) / sizeof(settings[0]))

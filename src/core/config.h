@@ -17,6 +17,7 @@ struct mc_config {
 	char *cors_origins;        /* "" off, "*" any, or a comma list of origins */
 	char *mfa_roles;           /* comma list of roles that must use TOTP */
 	char *token_secret;        /* "" = generate and keep in the database */
+	char *export_dir;          /* bulk-export files; "" = "<sqlite db path>-export" */
 	int64_t threads;           /* HTTP worker threads; 0 = number of cores */
 	int64_t max_body;          /* bytes */
 	int64_t max_header;        /* bytes, all headers together */
@@ -29,6 +30,8 @@ struct mc_config {
 	int64_t login_workers;     /* concurrent password hashes */
 	int64_t page_max;          /* largest _count / page size */
 	bool audit_reads;          /* audit reads of patient data */
+	char *kafka_brokers;       /* "" = no Kafka; else bootstrap servers for the events bridge */
+	char *inprocess_consumers; /* comma list of event consumers serve runs itself; "all" or "" (none) */
 };
 
 /* Fill c from defaults, then environment, then argv (flags "--name value" or "--name=value").

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/auth.h"
 #include "core/arena.h"
@@ -14,6 +15,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/mctime.h"
+#include "fhir/search.h"
 #include "http/app.h"
 #include "modules/auth/auth_routes.h"
 
@@ -340,9 +342,131 @@ static int h_users_list(struct req *r, struct reply *rep)
 	return reply_api(rep, r, 200, l.items, pg);
 }
 
+/* ---- OAuth2 token endpoint (RFC 6749 §4.4, client credentials) ----
+ * Answers follow RFC 6749 §5: the token JSON or {"error": ...} with 400/401, never the /api/v1
+ * envelope, so standard OAuth2 clients understand them. */
+
+static int oauth_error(struct req *r, struct reply *rep, int status, const char *err, const char *desc)
+{
+	json_t *j = json_pack("{s:s,s:s}", "error", err, "error_description", desc);
+	char *txt = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (status == 401)
+		reply_header(rep, r, "WWW-Authenticate", "Basic realm=\"medcore\", error=\"invalid_client\"");
+	reply_header(rep, r, "Cache-Control", "no-store");
+	reply_header(rep, r, "Pragma", "no-cache");
+	int rc = reply_text(rep, status, "application/json", txt ? txt : "{}");
+	free(txt);
+	return rc;
+}
+
+/* "Basic base64(id:secret)" -> id and secret (arena strings, form-decoded per RFC 6749 §2.3.1).
+ * false when the header is not a well-formed Basic credential. */
+static bool basic_credentials(struct req *r, const char *h, const char **id, const char **secret)
+{
+	if (strncasecmp(h, "Basic ", 6))
+		return false;
+	h += 6;
+	while (*h == ' ')
+		h++;
+	size_t n = strlen(h);
+	if (!n || n > 512)
+		return false;
+	unsigned char raw[400];
+	size_t got = 0;
+	if (sodium_base642bin(raw, sizeof(raw) - 1, h, n, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL))
+		return false;
+	raw[got] = '\0';
+	if (memchr(raw, '\0', got))
+		return false;
+	char *colon = strchr((char *)raw, ':');
+	if (!colon)
+		return false;
+	struct kv *kv = NULL;
+	size_t nkv = 0;
+	/* reuse the form decoder: "a=<id>&b=<secret>" is not needed, decode each part on its own */
+	const char *parts[2] = {(const char *)raw, colon + 1};
+	size_t lens[2] = {(size_t)(colon - (char *)raw), got - (size_t)(colon + 1 - (char *)raw)};
+	const char *out[2];
+	for (int i = 0; i < 2; i++) {
+		char *tmp = arena_printf(r->arena, "v=%.*s", (int)lens[i], parts[i]);
+		if (fhir_form_parse(r->arena, tmp, strlen(tmp), 1, &kv, &nkv) || nkv != 1)
+			return false;
+		out[i] = kv[0].value ? kv[0].value : "";
+	}
+	sodium_memzero(raw, sizeof(raw));
+	*id = out[0];
+	*secret = out[1];
+	return true;
+}
+
+static int h_token(struct req *r, struct reply *rep)
+{
+	if (!r->content_type || strcmp(r->content_type, "application/x-www-form-urlencoded"))
+		return oauth_error(r, rep, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
+	struct kv *form = NULL;
+	size_t nf = 0;
+	if (!r->body || fhir_form_parse(r->arena, r->body, r->body_len, 20, &form, &nf))
+		return oauth_error(r, rep, 400, "invalid_request", "the form body is malformed");
+	const char *grant = NULL, *id = NULL, *secret = NULL, *scope = NULL;
+	for (size_t i = 0; i < nf; i++) {
+		const char *k = form[i].key, *v = form[i].value ? form[i].value : "";
+		const char **dst = !strcmp(k, "grant_type")	? &grant
+				   : !strcmp(k, "client_id")	? &id
+				   : !strcmp(k, "client_secret") ? &secret
+				   : !strcmp(k, "scope")	? &scope
+								: NULL;
+		if (!dst)
+			continue;   /* RFC 6749 §3.2: unknown parameters are ignored */
+		if (*dst)
+			return oauth_error(r, rep, 400, "invalid_request", "a parameter is repeated");
+		*dst = v;
+	}
+	const char *auth = req_header(r, "Authorization");
+	if (auth) {
+		const char *bid, *bsecret;
+		if (!basic_credentials(r, auth, &bid, &bsecret))
+			return oauth_error(r, rep, 401, "invalid_client", "malformed client credentials");
+		if (secret || (id && strcmp(id, bid)))
+			return oauth_error(r, rep, 400, "invalid_request", "use one client authentication method");
+		id = bid;
+		secret = bsecret;
+	}
+	if (!grant)
+		return oauth_error(r, rep, 400, "invalid_request", "grant_type is required");
+	if (strcmp(grant, "client_credentials"))
+		return oauth_error(r, rep, 400, "unsupported_grant_type", "only client_credentials is supported");
+	struct auth_client c = client_of(r);
+	struct auth_token_grant *g = arena_zalloc(r->arena, sizeof(*g));
+	const char *err = NULL;
+	int rc = auth_client_credentials(r->app->auth, id, secret, scope, &c, g, &err);
+	if (rc == MC_EUNAUTH)
+		return oauth_error(r, rep, 401, "invalid_client", "client authentication failed");
+	if (rc == MC_EINVAL)
+		return oauth_error(r, rep, 400, err ? err : "invalid_request",
+				   "the requested scope is malformed or exceeds the client's registration");
+	if (rc)
+		return rc;
+	json_t *j = json_pack("{s:s,s:s,s:I,s:s}", "access_token", g->access_token, "token_type", "bearer",
+			      "expires_in", (json_int_t)g->expires_in, "scope", g->scope);
+	char *txt = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	sodium_memzero(g->access_token, sizeof(g->access_token));
+	reply_header(rep, r, "Cache-Control", "no-store");
+	reply_header(rep, r, "Pragma", "no-cache");
+	rc = reply_text(rep, 200, "application/json", txt ? txt : "{}");
+	if (txt) {
+		sodium_memzero(txt, strlen(txt));
+		free(txt);
+	}
+	return rc;
+}
+
 static const struct route routes[] = {
 	{"POST", "/api/v1/auth/login", h_login, ROUTE_PUBLIC | ROUTE_WRITE, NULL, 4096,
 	 "Log in with username, password and (when enabled) a TOTP code"},
+	{"POST", "/api/v1/auth/token", h_token, ROUTE_PUBLIC, NULL, 4096,
+	 "OAuth2 token endpoint: client_credentials grant (form body, client secret in the body or HTTP Basic)"},
 	{"POST", "/api/v1/auth/refresh", h_refresh, ROUTE_PUBLIC | ROUTE_WRITE, NULL, 4096,
 	 "Exchange a refresh token for new tokens (rotation; reuse revokes the session)"},
 	{"POST", "/api/v1/auth/logout", h_logout, ROUTE_WRITE, "self", 4096, "Revoke the session of a refresh token"},
