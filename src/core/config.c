@@ -30,6 +30,7 @@ static const struct setting settings[] = {
 	S("token-secret", "MEDCORE_TOKEN_SECRET", C_STR, token_secret, "", 0, 0, "HMAC key for access tokens (>= 32 chars); empty = generated once and kept in the database"),
 	S("export-dir", "MEDCORE_EXPORT_DIR", C_STR, export_dir, "", 0, 0, "directory for bulk-export NDJSON files; empty = next to the SQLite database (<db>-export)"),
 	S("threads", "MEDCORE_THREADS", C_INT, threads, "0", 0, 256, "HTTP worker threads; 0 = number of cores"),
+	S("workers", "MEDCORE_WORKERS", C_INT, workers, "64", 1, 1024, "threads that run write requests; each waits for its group commit, so more of them make bigger batches"),
 	S("max-body", "MEDCORE_MAX_BODY", C_INT, max_body, "1048576", 1024, 67108864, "largest request body in bytes"),
 	S("max-header", "MEDCORE_MAX_HEADER", C_INT, max_header, "16384", 1024, 1048576, "largest request header block in bytes"),
 	S("request-timeout", "MEDCORE_REQUEST_TIMEOUT", C_INT, request_timeout, "30", 1, 3600, "seconds an idle or slow connection is kept"),

@@ -19,6 +19,7 @@ struct mc_config {
 	char *token_secret;        /* "" = generate and keep in the database */
 	char *export_dir;          /* bulk-export files; "" = "<sqlite db path>-export" */
 	int64_t threads;           /* HTTP worker threads; 0 = number of cores */
+	int64_t workers;           /* threads that run write requests (they wait for the group commit) */
 	int64_t max_body;          /* bytes */
 	int64_t max_header;        /* bytes, all headers together */
 	int64_t request_timeout;   /* seconds a connection may idle */

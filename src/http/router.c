@@ -238,7 +238,7 @@ int http_path_decode(struct arena *a, const char *raw, size_t rawlen, char **seg
 	const char *p = raw + 1, *end = raw + rawlen;
 	while (p < end || (p == end && p[-1] == '/' && p - 1 != raw)) {
 		/* each iteration takes one segment; a trailing '/' gives an empty last segment,
-		 * which no pattern matches */
+		 * dropped below */
 		const char *e = memchr(p, '/', (size_t)(end - p));
 		size_t len = e ? (size_t)(e - p) : (size_t)(end - p);
 		if (*nsegs == HTTP_MAX_SEGMENTS)
@@ -257,6 +257,12 @@ int http_path_decode(struct arena *a, const char *raw, size_t rawlen, char **seg
 		if (!e)
 			break;
 		p = e + 1;
+	}
+	/* One trailing slash is ignored: FHIR clients address the base as "/fhir/" (POST /fhir/ is a
+	 * Bundle). Only the last one: "//" inside a path still gives an empty segment no route has. */
+	if (*nsegs > 0 && segs[*nsegs - 1][0] == '\0') {
+		(*nsegs)--;
+		jl--;
 	}
 	if (!jl)
 		joined[jl++] = '/';

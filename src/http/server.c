@@ -8,6 +8,12 @@
  * Content-Length at once with 413; later calls — accumulate the body; final call — dispatch and
  * queue the response. Responses are queued on a later call on purpose: queueing on the first call
  * makes MHD close the connection (keep-alive dies; DESIGN §7 pitfall).
+ *
+ * Writes wait for the group commit (store_write returns once durable). Run on the few MHD threads
+ * they would stall every other connection of that thread and cap the writer's batches at the
+ * thread count, so a complete ROUTE_WRITE request is handed to a pool of cfg->workers threads: the
+ * connection is suspended, a worker runs the dispatcher, then resumes it and MHD's thread queues
+ * the reply. Reads stay on the MHD threads (no hand-off on the hot path).
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -30,8 +36,21 @@
 #include "http/http_int.h"
 #include "http/server.h"
 
+struct conn_ctx;
+
+/* The pool that runs blocking (write) requests; see the file comment. */
+struct offload {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct conn_ctx *head, *tail;
+	pthread_t *threads;
+	size_t nthreads;
+	bool stop;
+};
+
 struct http_server {
 	struct MHD_Daemon *d;
+	struct offload pool;
 	struct http_service svc;
 	unsigned port;
 	pthread_mutex_t mu;
@@ -48,6 +67,8 @@ struct conn_ctx {
 	struct http_call call;
 	struct buf body;                    /* max = body limit + 1 */
 	bool begun, too_big, answered;
+	bool ran;                           /* a worker ran the dispatcher; reply on resume */
+	struct conn_ctx *next;              /* offload queue link */
 	size_t discarded;
 };
 
@@ -136,6 +157,85 @@ static enum MHD_Result queue_reply(struct conn_ctx *c)
 	return ret;
 }
 
+static void *offload_main(void *arg)
+{
+	struct http_server *srv = arg;
+	struct offload *o = &srv->pool;
+	pthread_mutex_lock(&o->mu);
+	for (;;) {
+		while (!o->head && !o->stop)
+			pthread_cond_wait(&o->cv, &o->mu);
+		if (!o->head)
+			break;
+		struct conn_ctx *c = o->head;
+		o->head = c->next;
+		if (!o->head)
+			o->tail = NULL;
+		pthread_mutex_unlock(&o->mu);
+		http_call_run(&srv->svc, &c->call);
+		c->ran = true;
+		MHD_resume_connection(c->conn);   /* MHD calls access_handler again: it queues the reply */
+		pthread_mutex_lock(&o->mu);
+	}
+	pthread_mutex_unlock(&o->mu);
+	return NULL;
+}
+
+/* false once the pool is stopping: the caller runs the request itself. */
+static bool offload_push(struct http_server *srv, struct conn_ctx *c)
+{
+	struct offload *o = &srv->pool;
+	c->next = NULL;
+	pthread_mutex_lock(&o->mu);
+	if (o->stop) {
+		pthread_mutex_unlock(&o->mu);
+		return false;
+	}
+	if (o->tail)
+		o->tail->next = c;
+	else
+		o->head = c;
+	o->tail = c;
+	pthread_cond_signal(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+	return true;
+}
+
+static int offload_start(struct http_server *srv, size_t n)
+{
+	struct offload *o = &srv->pool;
+	pthread_mutex_init(&o->mu, NULL);
+	pthread_cond_init(&o->cv, NULL);
+	o->threads = mc_calloc(n, sizeof(pthread_t));
+	for (; o->nthreads < n; o->nthreads++)
+		if (pthread_create(&o->threads[o->nthreads], NULL, offload_main, srv))
+			break;
+	return o->nthreads ? MC_OK : MC_EUNAVAIL;
+}
+
+/* Runs every queued request, then joins the workers. Called before MHD_stop_daemon, so that the
+ * connections they resume are still the daemon's; requests arriving meanwhile run inline. */
+static void offload_stop(struct http_server *srv)
+{
+	struct offload *o = &srv->pool;
+	pthread_mutex_lock(&o->mu);
+	o->stop = true;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+	for (size_t i = 0; i < o->nthreads; i++)
+		pthread_join(o->threads[i], NULL);
+	free(o->threads);
+	pthread_cond_destroy(&o->cv);
+	pthread_mutex_destroy(&o->mu);
+}
+
+/* A matched write route without an early error: it will block on the group commit. */
+static bool blocks(const struct conn_ctx *c)
+{
+	return c->call.mres == MATCH_OK && !c->call.early_rc && c->call.match.cr &&
+	       (c->call.match.cr->r->flags & ROUTE_WRITE);
+}
+
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				      const char *version, const char *upload_data, size_t *upload_data_size,
 				      void **con_cls)
@@ -183,11 +283,19 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	}
 	if (c->answered)
 		return MHD_YES;
+	if (c->ran)
+		return queue_reply(c);
 	if (c->too_big && !c->call.early_rc)
 		c->call.early_rc = MC_ETOOBIG;
 	if (c->body.len) {
 		c->call.req.body = c->body.data;   /* NUL-terminated by struct buf */
 		c->call.req.body_len = c->body.len;
+	}
+	if (blocks(c)) {
+		MHD_suspend_connection(conn);
+		if (offload_push(srv, c))
+			return MHD_YES;
+		MHD_resume_connection(conn);
 	}
 	http_call_run(&srv->svc, &c->call);
 	return queue_reply(c);
@@ -260,7 +368,14 @@ int http_server_start(struct app *app, const struct router *rt, struct http_serv
 	/* MHD's per-connection pool holds the request line, the headers and its read/write buffers;
 	 * a header block past max_header cannot fit and MHD answers 431. */
 	size_t memlimit = (size_t)cfg->max_header + 4096;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
+	if (offload_start(srv, (size_t)cfg->workers)) {
+		pthread_cond_destroy(&srv->idle);
+		pthread_mutex_destroy(&srv->mu);
+		free(srv);
+		return MC_EUNAVAIL;
+	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	srv->d = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv,
@@ -275,6 +390,7 @@ int http_server_start(struct app *app, const struct router *rt, struct http_serv
 				  MHD_OPTION_END);
 	(void)sl;
 	if (!srv->d) {
+		offload_stop(srv);
 		pthread_cond_destroy(&srv->idle);
 		pthread_mutex_destroy(&srv->mu);
 		free(srv);
@@ -313,6 +429,7 @@ void http_server_stop(struct http_server *srv, int64_t wait_ms)
 	pthread_mutex_unlock(&srv->mu);
 	if (left)
 		LOGW("http: shutdown with requests still running", "\"inflight\":%d", left);
+	offload_stop(srv);
 	MHD_stop_daemon(srv->d);
 	pthread_cond_destroy(&srv->idle);
 	pthread_mutex_destroy(&srv->mu);

@@ -61,7 +61,10 @@ static void test_path_decode(void **state)
 	assert_int_equal(decode(a, "/a%20b/c%41", segs, &n, &path), MC_OK);
 	assert_string_equal(segs[0], "a b");
 	assert_string_equal(segs[1], "cA");
-	assert_int_equal(decode(a, "/a/", segs, &n, &path), MC_OK);
+	assert_int_equal(decode(a, "/a/", segs, &n, &path), MC_OK);   /* one trailing slash is ignored */
+	assert_int_equal(n, 1);
+	assert_string_equal(path, "/a");
+	assert_int_equal(decode(a, "/a//", segs, &n, &path), MC_OK);  /* but only one */
 	assert_int_equal(n, 2);
 	assert_string_equal(segs[1], "");
 	/* traversal and smuggling */
@@ -167,7 +170,8 @@ static void test_match(void **state)
 	assert_int_equal(match(rt, a, "GET", "/api/v1/patients/1", &m), MATCH_NO_PATH);
 	assert_int_equal(match(rt, a, "GET", "/nothing", &m), MATCH_NO_PATH);
 	/* an empty segment never fills a parameter */
-	assert_int_equal(match(rt, a, "GET", "/fhir/Patient/", &m), MATCH_NO_PATH);
+	assert_int_equal(match(rt, a, "GET", "/fhir/Patient//", &m), MATCH_NO_PATH);
+	assert_int_equal(match(rt, a, "GET", "/fhir//x", &m), MATCH_NO_PATH);
 	assert_int_equal(match(rt, a, "GET", "/", &m), MATCH_OK);
 	assert_string_equal(m.cr->r->summary, "root");
 	/* decoded values reach the params */
