@@ -9,7 +9,9 @@
  * seq numbers are dense (1, 2, 3 ...): a removed record leaves a gap verify detects. Removing the
  * newest records (truncation) is not detectable from the table alone.
  */
+#include <pthread.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,23 +128,115 @@ int audit_append(struct store_txn *t, const struct audit_rec *r)
 			  a, 15);
 }
 
-/* ---- async: one malloc'd copy, freed by the done callback ---- */
+/* ---- async: copies queued per store, appended in batches ----
+ *
+ * At tens of thousands of audited reads a second, one writer unit per record would spend the
+ * writer on savepoints and wake-ups. Records are queued per store instead, and at most one drain
+ * unit per store is queued to the writer at a time: it appends everything pending when it runs
+ * (up to ASYNC_BATCH), so the batch grows with the load. A record is durable with the writer's
+ * next commit after its drain unit runs; a crash before that loses only read-audit records that
+ * were never acknowledged as durable to anyone. */
+
+#define ASYNC_BATCH 4096
 
 struct async_rec {
+	struct async_rec *next;
 	struct audit_rec r;
 	char text[];   /* the strings, NUL-separated */
 };
 
-static int async_unit(struct store_txn *t, void *arg)
+struct async_queue {
+	struct async_queue *next;
+	struct store *s;
+	struct async_rec *head, *tail;
+	bool scheduled;              /* a drain unit is queued or running */
+};
+
+static pthread_mutex_t async_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct async_queue *async_queues;
+
+/* under async_mu */
+static struct async_queue *queue_of(struct store *s)
 {
-	return audit_append(t, &((struct async_rec *)arg)->r);
+	for (struct async_queue *q = async_queues; q; q = q->next)
+		if (q->s == s)
+			return q;
+	struct async_queue *q = mc_calloc(1, sizeof(*q));
+	q->s = s;
+	q->next = async_queues;
+	async_queues = q;
+	return q;
 }
 
-static void async_done(void *arg, int rc)
+static void free_recs(struct async_rec *r)
 {
+	for (struct async_rec *n; r; r = n) {
+		n = r->next;
+		free(r);
+	}
+}
+
+/* The drain unit's argument: the records it took, for the done callback to free. */
+struct drain {
+	struct async_queue *q;
+	struct async_rec *taken;
+};
+
+static int drain_unit(struct store_txn *t, void *arg)
+{
+	struct drain *d = arg;
+	pthread_mutex_lock(&async_mu);
+	struct async_rec *head = d->q->head, *last = NULL;
+	size_t n = 0;
+	for (struct async_rec *r = head; r && n < ASYNC_BATCH; r = r->next, n++)
+		last = r;
+	if (last) {
+		d->q->head = last->next;
+		if (!d->q->head)
+			d->q->tail = NULL;
+		last->next = NULL;
+	}
+	d->taken = last ? head : NULL;
+	pthread_mutex_unlock(&async_mu);
+	for (struct async_rec *r = d->taken; r; r = r->next) {
+		int rc = audit_append(t, &r->r);
+		if (rc)
+			return rc;
+	}
+	return MC_OK;
+}
+
+static void schedule_locked(struct async_queue *q);
+
+static void drain_done(void *arg, int rc)
+{
+	struct drain *d = arg;
 	if (rc)
-		LOGE("audit: queued record failed", "\"code\":\"%s\"", mc_code_name(rc));
-	free(arg);
+		LOGE("audit: queued records failed", "\"code\":\"%s\"", mc_code_name(rc));
+	free_recs(d->taken);
+	pthread_mutex_lock(&async_mu);
+	d->q->scheduled = false;
+	if (d->q->head)
+		schedule_locked(d->q);
+	pthread_mutex_unlock(&async_mu);
+	free(d);
+}
+
+/* under async_mu. store_write_async never runs the unit inline, so holding the lock is safe. */
+static void schedule_locked(struct async_queue *q)
+{
+	if (q->scheduled || !q->head)
+		return;
+	struct drain *d = mc_calloc(1, sizeof(*d));
+	d->q = q;
+	if (store_write_async(q->s, drain_unit, d, drain_done) != MC_OK) {
+		LOGE("audit: records could not be queued (store closing)", "%s", "");
+		free_recs(q->head);
+		q->head = q->tail = NULL;
+		free(d);
+		return;
+	}
+	q->scheduled = true;
 }
 
 int audit_append_async(struct store *s, const struct audit_rec *r)
@@ -153,6 +247,7 @@ int audit_append_async(struct store *s, const struct audit_rec *r)
 	for (int i = 0; i < 9; i++)
 		total += f[i] ? cut(f[i]) + 1 : 0;
 	struct async_rec *c = mc_malloc(sizeof(*c) + total + 1);
+	c->next = NULL;
 	c->r = *r;
 	if (!c->r.ts_ms)
 		c->r.ts_ms = mctime_now_ms();   /* the time of the event, not of the commit */
@@ -170,10 +265,32 @@ int audit_append_async(struct store *s, const struct audit_rec *r)
 		*dst[i] = p;
 		p += n + 1;
 	}
-	int rc = store_write_async(s, async_unit, c, async_done);
-	if (rc)
-		free(c);   /* not queued: done() will not run */
-	return rc;
+	pthread_mutex_lock(&async_mu);
+	struct async_queue *q = queue_of(s);
+	if (q->tail)
+		q->tail->next = c;
+	else
+		q->head = c;
+	q->tail = c;
+	schedule_locked(q);
+	bool queued = q->head != NULL;
+	pthread_mutex_unlock(&async_mu);
+	return queued ? MC_OK : MC_EUNAVAIL;
+}
+
+void audit_async_forget(struct store *s)
+{
+	pthread_mutex_lock(&async_mu);
+	for (struct async_queue **pq = &async_queues; *pq; pq = &(*pq)->next) {
+		struct async_queue *q = *pq;
+		if (q->s != s)
+			continue;
+		*pq = q->next;
+		free_recs(q->head);
+		free(q);
+		break;
+	}
+	pthread_mutex_unlock(&async_mu);
 }
 
 /* ---- verify ---- */

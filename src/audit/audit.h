@@ -33,6 +33,8 @@ struct audit_rec {
 
 int audit_append(struct store_txn *t, const struct audit_rec *r);     /* inside a write unit */
 int audit_append_async(struct store *s, const struct audit_rec *r);   /* copies r; returns at once */
+/* Release the async queue of s. Call after store_close(s) (which runs every queued drain). */
+void audit_async_forget(struct store *s);
 /* Walk the chain. MC_OK when intact (*checked = records). Otherwise MC_ECONFLICT with *bad_seq the
  * sequence number of the first bad record and why a short reason ("hash mismatch", "gap"...). */
 int audit_verify(struct store *s, int64_t *checked, int64_t *bad_seq, char *why, size_t whysz);

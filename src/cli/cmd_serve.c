@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "auth/auth.h"
 #include "cli/cli.h"
 #include "cli/modules.h"
@@ -136,8 +137,10 @@ out:
 	events_bridge_free(bridge);
 	if (auth)
 		auth_destroy(auth);      /* first: its login workers may still queue writes */
-	if (store)
+	if (store) {
 		store_close(store);      /* drains the writer: queued audit records commit */
+		audit_async_forget(store);
+	}
 	router_free(rt);
 	config_release(&cfg);
 	if (code == 0)

@@ -10,4 +10,13 @@
 extern const struct route_table *const cli_route_tables[];
 extern const size_t cli_route_tables_n;
 
+/* Every event consumer a module contributes (events/events.h): serve runs them in-process (unless
+ * --inprocess-consumers says otherwise), `medcore worker --consumers` from Kafka, `medcore
+ * projections rebuild --name` replays one. Entries are never NULL; names are unique. */
+struct events_consumer;
+extern const struct events_consumer *const cli_consumers[];
+extern const size_t cli_consumers_n;
+/* The consumer of that name, or NULL. */
+const struct events_consumer *cli_consumer_find(const char *name);
+
 #endif

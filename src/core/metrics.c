@@ -31,22 +31,35 @@ static struct metric *reg(enum mkind k, const char *name, const char *help, cons
 {
 	labels = labels ? labels : "";
 	pthread_mutex_lock(&mu);
+	struct metric *same = NULL;   /* the family's last member: a new label set goes right after it */
 	for (struct metric *m = head; m; m = m->next) {
-		if (!strcmp(m->name, name) && !strcmp(m->labels, labels)) {
+		if (strcmp(m->name, name))
+			continue;
+		if (!strcmp(m->labels, labels)) {
 			pthread_mutex_unlock(&mu);
 			return m;
 		}
+		same = m;
 	}
 	struct metric *m = mc_calloc(1, sizeof(*m));
 	m->kind = k;
 	m->name = mc_strdup(name);
 	m->help = mc_strdup(help ? help : "");
 	m->labels = mc_strdup(labels);
-	if (tail)
-		tail->next = m;
-	else
-		head = m;
-	tail = m;
+	if (same) {
+		/* Keep a family contiguous (one HELP/TYPE block) even when label sets are registered
+		 * lazily, e.g. one per event name or consumer. */
+		m->next = same->next;
+		same->next = m;
+		if (tail == same)
+			tail = m;
+	} else {
+		if (tail)
+			tail->next = m;
+		else
+			head = m;
+		tail = m;
+	}
 	pthread_mutex_unlock(&mu);
 	return m;
 }
@@ -91,8 +104,7 @@ int metrics_render(struct buf *o)
 	const char *last = "";
 	for (struct metric *m = head; m; m = m->next) {
 		if (strcmp(last, m->name)) {
-			/* HELP/TYPE once per family: families are registered together in practice;
-			 * a later repeat would only repeat the comment lines, which parsers accept. */
+			/* HELP/TYPE once per family: reg() keeps each family's members together. */
 			buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, types[m->kind]);
 			last = m->name;
 		}

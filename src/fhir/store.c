@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mctime.h"
+#include "events/events.h"
 #include "fhir/resource.h"
 #include "fhir/search.h"
 #include "store/store.h"
@@ -171,6 +172,20 @@ static void meta_fill(struct fhir_meta *m, const char *type, const char *id, int
 	snprintf(m->patient_id, sizeof(m->patient_id), "%s", pid ? pid : "");
 }
 
+/* The domain event of a write, in the same unit: fhir.<type>.created|updated|deleted with
+ * {type, id, version} (ids only, never resource content). Keyed by the compartment owner. */
+static int emit_write(struct store_txn *t, const char *what, const struct fhir_meta *m)
+{
+	char name[EVENTS_NAME_MAX + 1];
+	snprintf(name, sizeof(name), "fhir.%s.%s", m->type, what);
+	const char *pid = m->patient_id[0] ? m->patient_id : !strcmp(m->type, "Patient") ? m->id : NULL;
+	json_t *payload = json_object();
+	json_object_set_new(payload, "type", json_string(m->type));
+	json_object_set_new(payload, "id", json_string(m->id));
+	json_object_set_new(payload, "version", json_integer((json_int_t)m->version));
+	return events_emit(t, name, pid, NULL, NULL, payload);
+}
+
 /* Stamp, serialize, and write version `version` of an existing or new row. rkey 0 = insert the
  * resources row. */
 static int write_version(struct store_txn *t, const char *type, const char *id, json_t *res, int64_t rkey,
@@ -204,11 +219,15 @@ static int write_version(struct store_txn *t, const char *type, const char *id, 
 		}
 		store_rows_close(rows);
 	} else {
-		struct store_arg a[] = {SA_INT(version), SA_INT(now), pid_arg, SA_INT(rkey)};
+		/* Conditional on the version read: with several writers (PostgreSQL, several processes)
+		 * exactly one update of a version wins; a loser changes nothing and gets MC_EPRECOND. */
+		struct store_arg a[] = {SA_INT(version), SA_INT(now), pid_arg, SA_INT(rkey), SA_INT(version - 1)};
 		rc = store_exec(t,
 				"UPDATE resources SET version = $1, last_updated_ms = $2, deleted = 0, patient_id = $3 "
-				"WHERE rkey = $4",
+				"WHERE rkey = $4 AND version = $5",
 				a, NARGS(a));
+		if (rc == MC_OK && store_changes(t) != 1)
+			rc = MC_EPRECOND;
 		if (rc == MC_OK)
 			rc = index_clear(t, rkey);
 	}
@@ -224,8 +243,13 @@ static int write_version(struct store_txn *t, const char *type, const char *id, 
 		struct idx_ctx c = {t, rkey};
 		rc = fhir_index_extract(type, res, index_row, &c);
 	}
+	struct fhir_meta m;
+	if (rc == MC_OK) {
+		meta_fill(&m, type, id, version, now, false, pid);
+		rc = emit_write(t, version == 1 ? "created" : "updated", &m);
+	}
 	if (rc == MC_OK && out)
-		meta_fill(out, type, id, version, now, false, pid);
+		*out = m;
 	return rc;
 }
 
@@ -318,9 +342,12 @@ int fhir_store_delete(struct store_txn *t, const char *type, const char *id, int
 		return MC_EPRECOND;
 	int64_t now = mctime_now_ms();
 	version++;
-	struct store_arg a[] = {SA_INT(version), SA_INT(now), SA_INT(rkey)};
-	rc = store_exec(t, "UPDATE resources SET version = $1, last_updated_ms = $2, deleted = 1 WHERE rkey = $3", a,
-			NARGS(a));
+	struct store_arg a[] = {SA_INT(version), SA_INT(now), SA_INT(rkey), SA_INT(version - 1)};
+	rc = store_exec(t,
+			"UPDATE resources SET version = $1, last_updated_ms = $2, deleted = 1 WHERE rkey = $3 AND version = $4",
+			a, NARGS(a));
+	if (rc == MC_OK && store_changes(t) != 1)
+		rc = MC_EPRECOND;   /* a concurrent writer got there first (see write_version) */
 	if (rc == MC_OK) {
 		struct store_arg b[] = {SA_INT(rkey), SA_INT(version), SA_INT(now)};
 		rc = store_exec(t,
@@ -330,8 +357,13 @@ int fhir_store_delete(struct store_txn *t, const char *type, const char *id, int
 	}
 	if (rc == MC_OK)
 		rc = index_clear(t, rkey);
+	struct fhir_meta m;
+	if (rc == MC_OK) {
+		meta_fill(&m, type, id, version, now, true, pid);
+		rc = emit_write(t, "deleted", &m);
+	}
 	if (rc == MC_OK && out)
-		meta_fill(out, type, id, version, now, true, pid);
+		*out = m;
 	return rc;
 }
 

@@ -4,7 +4,9 @@
  * Migrations: schema_migrations(number, name, applied_ms) records what was applied. Each missing
  * script runs as one unit of work through the writer (so it is durable and atomic: the unit's
  * SAVEPOINT rolls back a half-applied script) and re-checks inside that unit that its number is still
- * missing, so two processes migrating the same database at once apply each script exactly once.
+ * missing, so two processes migrating the same database at once apply each script exactly once: the
+ * backend's write transactions exclude each other across processes (SQLite: the database write lock;
+ * PostgreSQL: every write transaction holds pg_advisory_xact_lock of medcore's write key).
  */
 #include "store/store.h"
 
@@ -34,9 +36,8 @@ int store_open(const char *url, struct store **out)
 		return store_sqlite_backend.open(path, out);
 	}
 	if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13)) {
-		/* The URL may hold a password: never log it. */
-		LOGE("store: the postgres backend is not built into this binary", "\"scheme\":\"%s\"", "postgres");
-		return MC_EINVAL;
+		/* The whole URL goes to libpq. It may hold a password: never log it. */
+		return store_postgres_backend.open(url, out);
 	}
 	LOGE("store: unknown database URL scheme (want sqlite:PATH or postgres://...)", "\"url_len\":%zu", strlen(url));
 	return MC_EINVAL;
@@ -74,6 +75,21 @@ int store_read(struct store *s, store_work_fn *fn, void *arg)
 }
 
 void store_stats(struct store *s, struct store_stats *out) { s->be->stats(s, out); }
+
+void store_on_commit(struct store *s, store_commit_fn *fn, void *arg)
+{
+	/* arg first: a writer that sees the new fn also sees its arg (seq_cst atomics). */
+	atomic_store(&s->on_commit, NULL);
+	atomic_store(&s->on_commit_arg, arg);
+	atomic_store(&s->on_commit, fn);
+}
+
+void store_commit_notify(struct store *s)
+{
+	store_commit_fn *fn = atomic_load(&s->on_commit);
+	if (fn)
+		fn(atomic_load(&s->on_commit_arg));
+}
 
 /* ---- statements ------------------------------------------------------------------------------ */
 

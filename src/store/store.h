@@ -60,12 +60,13 @@ static inline struct store_arg store_arg_text(const char *s)
 typedef int store_work_fn(struct store_txn *t, void *arg);
 typedef void store_done_fn(void *arg, int rc);
 
-/* Open from a URL: "sqlite:PATH" (PATH may be relative) or "postgres://..." (later backend).
+/* Open from a URL: "sqlite:PATH" (PATH may be relative) or "postgres://user:pass@host:port/db?..."
+ * (store/postgres/postgres.c: extra keys writers=N, readers=N; fails when the server is unreachable).
  * Does not migrate. MC_EINVAL for an unknown scheme, MC_EUNAVAIL when it cannot be opened. */
 int store_open(const char *url, struct store **out);
 /* Drains the writer (every queued unit runs and commits), closes all connections, frees. */
 void store_close(struct store *s);
-const char *store_backend_name(const struct store *s);   /* "sqlite" */
+const char *store_backend_name(const struct store *s);   /* "sqlite" or "postgres" */
 
 /* fn must not be NULL (MC_EINVAL). Called from a unit or done() on the same store's writer thread:
  * MC_EINTERNAL (it would wait for itself). After store_close has begun: MC_EUNAVAIL. When very many
@@ -103,6 +104,14 @@ int store_query_text(struct store_txn *t, const char *sql, const struct store_ar
 int store_migrate(struct store *s, int *applied);
 int store_schema_version(struct store *s, int *current, int *latest);
 int store_ping(struct store *s);   /* a trivial read: MC_OK when the database answers */
+
+/* Post-commit hook (one per store; fn NULL clears it). fn(arg) runs on the writer thread right after
+ * every successful COMMIT, before the batch's waiters are woken; it must be quick and must not call
+ * store_write/store_read (the events dispatcher uses it to signal a condition variable). The caller
+ * keeps arg alive until the hook is cleared; clear it before store_close or let the store go first.
+ * Backends call it for every commit they make (SQLite: the group-commit writer). */
+typedef void store_commit_fn(void *arg);
+void store_on_commit(struct store *s, store_commit_fn *fn, void *arg);
 
 /* Counters for /metrics and benchmarks. */
 struct store_stats {

@@ -8,12 +8,18 @@
  */
 #ifndef MC_STORE_STORE_INT_H
 #define MC_STORE_STORE_INT_H
+#include <stdatomic.h>
+
 #include "store/store.h"
 
 struct store_backend;
 
 struct store {
 	const struct store_backend *be;
+	/* store_on_commit's hook; zero-initialized by the backend's calloc. A backend calls
+	 * store_commit_notify() after every successful COMMIT. */
+	_Atomic(store_commit_fn *) on_commit;
+	_Atomic(void *) on_commit_arg;
 };
 struct store_txn {
 	const struct store_backend *be;
@@ -55,5 +61,9 @@ struct store_backend {
 };
 
 extern const struct store_backend store_sqlite_backend;
+extern const struct store_backend store_postgres_backend;   /* store/postgres/postgres.c */
+
+/* Runs the post-commit hook, if any (store.c). */
+void store_commit_notify(struct store *s);
 
 #endif

@@ -19,6 +19,7 @@
 #include "core/id.h"
 #include "core/json.h"
 #include "core/mctime.h"
+#include "events/events.h"
 #include "fhir/resource.h"
 #include "http/app.h"
 #include "modules/patients/profile.h"
@@ -96,7 +97,18 @@ int patients_create_txn(struct store_txn *t, json_t *patient, struct fhir_meta *
 			       "http://terminology.hl7.org/CodeSystem/v2-0203", "code", "MR", "text",
 			       "Medical record number", "system", MC_MRN_SYSTEM, "value", mrn);
 	json_array_insert_new(ids, 0, id);
-	return fhir_store_create(t, "Patient", patient, out);
+	struct fhir_meta m;
+	int rc2 = fhir_store_create(t, "Patient", patient, &m);
+	/* The domain event, in the same unit: ids only (the MRN is an identifier: PHI, not sent). */
+	if (rc2 == MC_OK) {
+		json_t *payload = json_object();
+		json_object_set_new(payload, "patient_id", json_string(m.id));
+		json_object_set_new(payload, "version", json_integer((json_int_t)m.version));
+		rc2 = events_emit(t, "patient.registered", m.id, "Patient", m.id, payload);
+	}
+	if (rc2 == MC_OK && out)
+		*out = m;
+	return rc2;
 }
 
 /* ---- duplicate detection ---- */

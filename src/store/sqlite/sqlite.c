@@ -584,6 +584,8 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 
 		uint64_t commits = run_batch(s, batch, n);
+		if (commits)
+			store_commit_notify(&s->pub);   /* e.g. wake the events dispatcher */
 
 		/* Sync units may vanish the moment they are marked finished: collect the async ones first. */
 		struct unit *async = NULL;
