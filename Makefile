@@ -23,12 +23,16 @@ run: build
 	@$(BUILD)/medcore demo --db $(DB) --if-empty
 	@$(BUILD)/medcore serve --db $(DB) --listen $(LISTEN)
 
+# Every test, on SQLite and on PostgreSQL: a private PostgreSQL cluster (scripts/pg-test-cluster.sh,
+# 127.0.0.1:55432) is started first and left running for the next run (`sh scripts/pg-test-cluster.sh stop`).
 test: build
+	@PG=$$(sh scripts/pg-test-cluster.sh start) && $(CMAKE_GEN) $(BUILD) -DMEDCORE_TEST_PG=$$PG >/dev/null
 	@cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 900
 
 # The same suite under AddressSanitizer + UBSan (CI runs it too).
 asan-test: deps
-	@$(CMAKE_GEN) $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DMEDCORE_SANITIZE=ON >/dev/null
+	@PG=$$(sh scripts/pg-test-cluster.sh start) && \
+	  $(CMAKE_GEN) $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DMEDCORE_SANITIZE=ON -DMEDCORE_TEST_PG=$$PG >/dev/null
 	@cmake --build $(ASAN) -j $(JOBS)
 	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 2 --timeout 1800
 

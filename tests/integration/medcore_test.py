@@ -23,10 +23,18 @@ Or by hand:
 
 Environment: MEDCORE_BIN (required), MEDCORE_TEST_KEEP=1 keeps the temporary directory,
 MEDCORE_TEST_VERBOSE=1 echoes the server's log lines.
+
+Backends: MEDCORE_TEST_BACKEND=sqlite (default) or postgres. With postgres, MEDCORE_TEST_PG is a base URL
+(e.g. postgres://postgres@127.0.0.1:55432/postgres, see scripts/pg-test-cluster.sh) and each Server gets
+a fresh database t_<random> (CREATE DATABASE via psql), named in <tmpdir>/pg_database so that a second
+Server(tmpdir=...) reuses it; the Server that owns the tmpdir drops it at cleanup. srv.sql(query, *params)
+reads or changes the database directly on either backend (params replace ? marks).
 """
 import http.client
 import json
 import os
+import secrets
+import sqlite3
 import shutil
 import signal
 import subprocess
@@ -116,16 +124,113 @@ def send(conn, method, path, body=None, headers=None, token=None, content_type=N
     return _read(conn.getresponse())
 
 
+def backend():
+    """'sqlite' or 'postgres' (MEDCORE_TEST_BACKEND)."""
+    b = os.environ.get("MEDCORE_TEST_BACKEND", "sqlite") or "sqlite"
+    if b not in ("sqlite", "postgres"):
+        raise SystemExit("MEDCORE_TEST_BACKEND must be sqlite or postgres (got %r)" % b)
+    return b
+
+
+def pg_base():
+    base = os.environ.get("MEDCORE_TEST_PG")
+    if not base:
+        raise SystemExit("MEDCORE_TEST_BACKEND=postgres needs MEDCORE_TEST_PG (a base postgres:// URL)")
+    return base
+
+
+def pg_url(dbname, base=None):
+    """The base URL with its database replaced by dbname (query string kept)."""
+    base = base or pg_base()
+    rest, q, query = base.partition("?")
+    scheme, _, hostpath = rest.partition("://")
+    host = hostpath.split("/", 1)[0]
+    return "%s://%s/%s%s%s" % (scheme, host, dbname, q, query)
+
+
+def psql(url, query, check_rc=True):
+    """Run one query with psql (unaligned, tuples only); returns stdout."""
+    p = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", query],
+                       capture_output=True, text=True, timeout=120)
+    if check_rc and p.returncode != 0:
+        raise TestFailure("psql failed (%d): %s" % (p.returncode, p.stderr.strip()))
+    return p.stdout
+
+
+def pg_create_db():
+    """A fresh, empty database with C collation; returns its URL."""
+    name = "t_" + secrets.token_hex(6)
+    psql(pg_base(), "CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'" % name)
+    return pg_url(name)
+
+
+def pg_drop_db(url):
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    psql(pg_base(), "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name, check_rc=False)
+
+
+def new_db_url(tmpdir):
+    """The database of a test directory on the selected backend (created on first use)."""
+    if backend() == "sqlite":
+        return "sqlite:" + os.path.join(tmpdir, "t.db")
+    marker = os.path.join(tmpdir, "pg_database")
+    if os.path.exists(marker):
+        with open(marker) as f:
+            return f.read().strip()
+    url = pg_create_db()
+    with open(marker, "w") as f:
+        f.write(url)
+    return url
+
+
+def _literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def db_sql(db_url, query, *params):
+    """Run one SQL statement on db_url (either backend); rows as lists of strings/values.
+    ? marks are replaced by params (quoted literals: for tests only)."""
+    if db_url.startswith("sqlite:"):
+        con = sqlite3.connect(db_url[len("sqlite:"):])
+        try:
+            rows = [list(r) for r in con.execute(query, params).fetchall()]
+            con.commit()
+            return rows
+        finally:
+            con.close()
+    parts = query.split("?")
+    if len(parts) != len(params) + 1:
+        raise TestFailure("db_sql: %d ? marks, %d params" % (len(parts) - 1, len(params)))
+    q = parts[0] + "".join(_literal(p) + rest for p, rest in zip(params, parts[1:]))
+    out = psql(db_url, q)
+    rows = []
+    for line in out.splitlines():
+        vals = []
+        for v in line.split("|"):
+            try:
+                vals.append(int(v))
+            except ValueError:
+                vals.append(v)
+        rows.append(vals)
+    return rows
+
+
 class Server:
     """The real server on 127.0.0.1:<free port> with its own database; a context manager."""
 
-    def __init__(self, args=None, env=None, tmpdir=None):
+    def __init__(self, args=None, env=None, tmpdir=None, db_url=None):
         self.args = list(args or [])
         self.env = dict(os.environ)
         self.env.update(env or {})
         self._own_tmp = tmpdir is None
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="medcore-test-")
-        self.db_url = "sqlite:" + os.path.join(self.tmpdir, "t.db")
+        self.db_url = db_url or new_db_url(self.tmpdir)   # db_url given: the caller owns that database
         self.proc = None
         self.port = None
         self.logs = []            # parsed JSON log lines (dicts); raw text for non-JSON lines
@@ -216,7 +321,15 @@ class Server:
     def cleanup(self):
         self.kill()
         if self._own_tmp and not os.environ.get("MEDCORE_TEST_KEEP"):
+            marker = os.path.join(self.tmpdir, "pg_database")
+            if os.path.exists(marker):
+                with open(marker) as f:
+                    pg_drop_db(f.read().strip())
             shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def sql(self, query, *params):
+        """Run one SQL statement on this server's database (see db_sql)."""
+        return db_sql(self.db_url, query, *params)
 
     def __enter__(self):
         return self.start()
