@@ -91,8 +91,9 @@ int audit_append(struct store_txn *t, const struct audit_rec *r)
 		size_t hl = 0;
 		const void *hp = store_rows_blob(rows, 1, &hl);
 		if (!hp || hl != 32) {
+			long long head = (long long)store_rows_int(rows, 0);
 			store_rows_close(rows);
-			LOGE("audit: chain head has a malformed hash", "\"seq\":%lld", (long long)store_rows_int(rows, 0));
+			LOGE("audit: chain head has a malformed hash", "\"seq\":%lld", head);
 			return MC_EINTERNAL;
 		}
 		memcpy(prev, hp, 32);
