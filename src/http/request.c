@@ -183,6 +183,8 @@ void http_error_body(struct req *r, struct reply *rep, int rc, bool fhir, bool r
 	const char *msg = (!server_side && r->err_msg) ? r->err_msg : default_message(rc);
 	buf_reset(&rep->body);
 	rep->status = status;
+	if (rc == MC_EUNAVAIL)   /* e.g. the database is away: clients back off and retry */
+		reply_header(rep, r, "Retry-After", "1");
 	if (raw) {
 		buf_puts(&rep->body, msg);
 		buf_putc(&rep->body, '\n');

@@ -7,7 +7,6 @@ Also: duplicate detection (409 with candidates, force only for permitted roles),
 by name/MRN/birth date, and that bad input changes nothing.
 """
 import os
-import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -169,19 +168,15 @@ def main():
             raise mt.TestFailure("skipped: scenario failed")
         p = srv.medcore("audit", "verify", check_rc=False)
         check(p.returncode == 0 and "intact" in p.stdout, "audit verify passes: %s %s" % (p.stdout, p.stderr))
-        db = srv.db_url[len("sqlite:"):]
-        con = sqlite3.connect(db)
-        n = con.execute("SELECT count(*) FROM audit").fetchone()[0]
+        # srv.sql: the database directly, on either backend (medcore_test.db_sql)
+        n = srv.sql("SELECT count(*) FROM audit")[0][0]
         check(n > 20, "reads and writes were audited (%d records)" % n)
-        reads = con.execute("SELECT count(*) FROM audit WHERE action = 'read' AND patient_id = ?", (pid,)).fetchone()[0]
+        reads = srv.sql("SELECT count(*) FROM audit WHERE action = 'read' AND patient_id = ?", pid)[0][0]
         check(reads >= 3, "reads of the patient were audited")
-        denied = con.execute("SELECT count(*) FROM audit WHERE outcome = 403").fetchone()[0]
+        denied = srv.sql("SELECT count(*) FROM audit WHERE outcome = 403")[0][0]
         check(denied >= 2, "denied attempts were audited")
-        seq = con.execute("SELECT seq FROM audit ORDER BY seq LIMIT 1 OFFSET 5").fetchone()[0]
-        con.execute("UPDATE audit SET action = 'read' || '' , outcome = 200, username = 'mallory' WHERE seq = ?",
-                    (seq,))
-        con.commit()
-        con.close()
+        seq = srv.sql("SELECT seq FROM audit ORDER BY seq LIMIT 1 OFFSET 5")[0][0]
+        srv.sql("UPDATE audit SET action = 'read' || '' , outcome = 200, username = 'mallory' WHERE seq = ?", seq)
         p = srv.medcore("audit", "verify", check_rc=False)
         check(p.returncode == 1, "verify fails after tampering: %s" % p.stdout)
         check(str(seq) in p.stdout + p.stderr, "verify names record %d: %s %s" % (seq, p.stdout, p.stderr))
