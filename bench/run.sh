@@ -7,7 +7,7 @@
 #   BENCH_PATIENTS  demo patients to load      (default 100000)
 #   BENCH_DURATION  seconds per measured run   (default 10)
 #   BENCH_RUNS      measured runs per scenario (default 3; the table shows the median)
-#   BENCH_ONLY      comma list of scenarios: read,search,create,login (healthz always runs)
+#   BENCH_ONLY      comma list of scenarios: read,search,create,login,booking (healthz always runs)
 #   BENCH_SERVE_ARGS extra `medcore serve` flags, for diagnosis (e.g. "--audit-reads false")
 #   BENCH_CACHE     1 (default): keep a pristine copy of the loaded demo database next to the binary
 #                   (<bindir>/bench-cache/, keyed by the binary's SHA-256, patients and seed) and
@@ -142,4 +142,6 @@ echo "bench: server pid $SERVER_PID on 127.0.0.1:$PORT; results in $RESULTS"
 python3 "$HERE/bench.py" --port "$PORT" --pid "$SERVER_PID" --results "$RESULTS" \
 	--duration "$DURATION" --runs "$RUNS" --patients "$PATIENTS" --only "$ONLY"
 stop_server
+# booking/availability (bench/booking.py): its own server on a fresh database
+case ",${ONLY:-booking}," in *,booking,*) python3 "$HERE/booking.py" "$BIN" --json "$RESULTS/booking.json" | tee "$RESULTS/booking.txt" ;; esac
 echo "bench: done in $(( $(date +%s) - T0 )) s"

@@ -17,6 +17,13 @@ What is generated
 - Search parameters per resource type (sorted by type, then code), each with a small path program
   compiled from its FHIRPath expression and resolved against the schema (choice elements become
   concrete keys, e.g. `Observation.value as Quantity` -> valueQuantity).
+- Reference targets per search parameter (fhir_sp_targets: the types a reference may point at;
+  chained search and _include use them).
+- Composite search parameters of two components whose first component is a token (e.g.
+  Observation code-value-quantity): the sp's paths reach the composite's element (the resource
+  itself for `Observation`), and fhir_comp_parts hold, per element path, each component's paths
+  relative to that element and the component's search type. Composites with three components or
+  with `%resource` paths are not translated (listed as such in gen_fhir.c).
 - The patient compartment: for each resource type, the search parameters that link it to a Patient.
 Python 3 stdlib only.
 """
@@ -301,6 +308,56 @@ def compile_expr(types, expr, bases):
     return out
 
 
+def compile_base(types, expr, bases):
+    """Composite element paths: like compile_expr, but the bare resource ("Observation") is
+    allowed and gives an empty path (the resource itself)."""
+    out = {}
+    for steps in Parser(tokenize(expr)).union():
+        if steps[0][0] != 'field' or steps[0][1] not in bases:
+            continue
+        res, rest = steps[0][1], steps[1:]
+        if not rest:
+            out.setdefault(res, []).append(([], res))
+            continue
+        paths = resolve_term(types, res, rest)
+        if not paths:
+            raise Untranslatable('no composite path for %s' % res)
+        out.setdefault(res, []).extend(paths)
+    return out
+
+
+def compile_rel(types, expr, tn):
+    """A component expression relative to an element of type tn: [(ops, type)]."""
+    out = []
+    for steps in Parser(tokenize(expr)).union():
+        out.extend(resolve_term(types, tn, steps))
+    return out
+
+
+def compile_composite(types, r, bases, sp_type_by_url):
+    """{resource: [(base ops, base type, [(slot, sp type, [(ops, type)])])]} for a composite."""
+    comps = r.get('component', [])
+    if len(comps) != 2:
+        raise Untranslatable('%d components' % len(comps))
+    ctypes = [sp_type_by_url.get(c['definition']) for c in comps]
+    if ctypes[0] != 'token' or ctypes[1] not in ('token', 'quantity', 'date', 'string', 'reference',
+                                                  'uri', 'number'):
+        raise Untranslatable('component types %s' % ctypes)
+    out = {}
+    for res, bpaths in compile_base(types, r['expression'], bases).items():
+        for bops, btype in bpaths:
+            parts = []
+            for slot, c in enumerate(comps):
+                ps = compile_rel(types, c['expression'], btype)
+                if ps:
+                    parts.append((slot, ctypes[slot], ps))
+            if len(parts) == 2:
+                out.setdefault(res, []).append((bops, btype, parts))
+        if res not in out:
+            raise Untranslatable('no component paths for %s' % res)
+    return out
+
+
 def per_resource_doc(desc, res):
     """Multi-resource descriptions list "* [Type](type.html): text" lines; keep the one for res."""
     if not desc.startswith('Multiple Resources'):
@@ -347,36 +404,68 @@ def main():
     owners = sorted(resources + ['DomainResource', 'Resource'])
     sps = {o: {} for o in owners}
     failed = []
+    sp_type_by_url = {ent['resource']['url']: ent['resource']['type'] for ent in spbundle['entry']}
     for ent in spbundle['entry']:
         r = ent['resource']
         bases = [b for b in r['base'] if b in sps]
         expr = r.get('expression') or ''
-        compiled = {}
-        if expr and r['type'] not in ('composite', 'special'):
+        compiled, composite = {}, {}
+        if expr and r['type'] == 'composite':
+            try:
+                composite = compile_composite(types, r, bases, sp_type_by_url)
+            except Untranslatable as ex:
+                failed.append('%s (%s): composite %s [%s]' % (r['code'], ','.join(bases), expr, ex))
+        elif expr and r['type'] != 'special':
             try:
                 compiled = compile_expr(types, expr, bases)
             except Untranslatable as ex:
                 failed.append('%s (%s): %s [%s]' % (r['code'], ','.join(bases), expr, ex))
+        targets = sorted(t for t in r.get('target', []) if t in rnames)
         for b in bases:
             sps[b][r['code']] = {'code': r['code'], 'type': r['type'],
                                  'doc': per_resource_doc(r.get('description', ''), b),
-                                 'paths': compiled.get(b, [])}
+                                 'paths': compiled.get(b, []),
+                                 'composite': composite.get(b, []),
+                                 'targets': targets if r['type'] == 'reference' else []}
 
-    steps, paths, sp_rows, owner_rows = [], [], [], []
-    sp_index = {}
+    steps, paths, sp_rows, owner_rows, targets, parts = [], [], [], [], [], []
+    sp_index, target_key = {}, {}
+
+    def add_path(ops, tn):
+        sfirst = len(steps)
+        for op, a, b in ops:
+            steps.append((op, pool.add(a), pool.add(b)))
+        paths.append((sfirst, len(ops), tindex[tn]))
+        return len(paths) - 1
+
     for o in owners:
         first = len(sp_rows)
         for code in sorted(sps[o]):
             sp = sps[o][code]
             pfirst = len(paths)
             for ops, tn in sp['paths']:
-                sfirst = len(steps)
-                for op, a, b in ops:
-                    steps.append((op, pool.add(a), pool.add(b)))
-                paths.append((sfirst, len(ops), tindex[tn]))
+                add_path(ops, tn)
+            # composite: element paths first (the sp's range), then each part's relative paths
+            comp_parts = []
+            for bops, btype, cparts in sp['composite']:
+                comp_parts.append((add_path(bops, btype), cparts))
+            pcount = len(paths) - pfirst
+            part_first = len(parts)
+            for base, cparts in comp_parts:
+                for slot, ctype, cpaths in cparts:
+                    cfirst = len(paths)
+                    for ops, tn in cpaths:
+                        add_path(ops, tn)
+                    parts.append((base, slot, SP_TYPES.index(ctype), cfirst, len(paths) - cfirst))
+            tkey = tuple(sp['targets'])
+            if tkey not in target_key:   # identical target lists are shared
+                target_key[tkey] = len(targets)
+                targets.extend(pool.add(t) for t in tkey)
+            tfirst = target_key[tkey]
             sp_index[(o, code)] = len(sp_rows)
             sp_rows.append((pool.add(code), pool.add(sp['doc']), owners.index(o), pfirst,
-                            len(paths) - pfirst, SP_TYPES.index(sp['type'])))
+                            pcount, SP_TYPES.index(sp['type']), tfirst, len(tkey),
+                            part_first, len(parts) - part_first))
         owner_rows.append([pool.add(o), first, len(sp_rows) - first, 0, 0])
 
     # ---- patient compartment ----
@@ -411,7 +500,7 @@ def main():
 
     write_header(outdir, tindex, len(type_rows), len(owner_rows))
     write_source(outdir, pool, type_rows, elem_rows, enum_sets, enum_vals, steps, paths,
-                 sp_rows, owner_rows, comp_sps, failed)
+                 sp_rows, owner_rows, comp_sps, failed, targets, parts)
 
 
 HEADER_TOP = '''/* gen_fhir.h — GENERATED by tools/gen_fhir.py from spec/fhir-r4 (FHIR 4.0.1). DO NOT EDIT.
@@ -473,8 +562,20 @@ struct fhir_path { uint16_t step_first; uint8_t nsteps; uint16_t type; };
 struct fhir_sp {
 	uint32_t code, doc;
 	uint16_t owner;                    /* index into fhir_sp_owners */
-	uint16_t path_first, path_count;   /* range of fhir_paths; 0 paths: not indexed */
+	uint16_t path_first, path_count;   /* range of fhir_paths; 0 paths: not indexed.
+	                                    * composite: the paths of the composite's element */
 	uint8_t type;                      /* enum fhir_sp_type */
+	uint16_t target_first;             /* reference: range of fhir_sp_targets (type names) */
+	uint8_t target_count;
+	uint16_t part_first, part_count;   /* composite: range of fhir_comp_parts */
+};
+
+/* One component of a composite, evaluated relative to the element reached by fhir_paths[base]. */
+struct fhir_comp_part {
+	uint16_t base;                     /* index into fhir_paths: the element path */
+	uint8_t slot;                      /* 0: first component (a token), 1: second */
+	uint8_t type;                      /* enum fhir_sp_type of the component */
+	uint16_t path_first, path_count;   /* the component's paths, relative to the element */
 };
 
 /* A resource type (or "Resource"/"DomainResource" for the common parameters). */
@@ -496,6 +597,8 @@ extern const struct fhir_path fhir_paths[];
 extern const struct fhir_sp fhir_sps[];
 extern const struct fhir_sp_owner fhir_sp_owners[FHIR_NOWNERS];
 extern const uint16_t fhir_comp_sps[];
+extern const uint32_t fhir_sp_targets[];
+extern const struct fhir_comp_part fhir_comp_parts[];
 extern const char *const fhir_resource_names[];   /* sorted, NULL-terminated */
 
 /* Lookups over these tables (resource.c). Return -1 / NULL when absent. */
@@ -528,7 +631,7 @@ def rows(name, ctype, data, fmt):
 
 
 def write_source(outdir, pool, type_rows, elem_rows, enum_sets, enum_vals, steps, paths,
-                 sp_rows, owner_rows, comp_sps, failed):
+                 sp_rows, owner_rows, comp_sps, failed, targets, parts):
     c = ['/* gen_fhir.c — GENERATED by tools/gen_fhir.py from spec/fhir-r4 (FHIR 4.0.1). '
          'DO NOT EDIT. */\n',
          '/* %d types, %d elements, %d search parameters (%d paths), %d string bytes.\n'
@@ -551,10 +654,12 @@ def write_source(outdir, pool, type_rows, elem_rows, enum_sets, enum_vals, steps
     c += rows('fhir_enum_vals', 'uint32_t', enum_vals, lambda r: '%d' % r)
     c += rows('fhir_steps', 'struct fhir_step', steps, lambda r: '{%d,%d,%d}' % r)
     c += rows('fhir_paths', 'struct fhir_path', paths, lambda r: '{%d,%d,%d}' % r)
-    c += rows('fhir_sps', 'struct fhir_sp', sp_rows, lambda r: '{%d,%d,%d,%d,%d,%d}' % r)
+    c += rows('fhir_sps', 'struct fhir_sp', sp_rows, lambda r: '{%d,%d,%d,%d,%d,%d,%d,%d,%d,%d}' % r)
     c += rows('fhir_sp_owners', 'struct fhir_sp_owner', owner_rows,
               lambda r: '{%d,%d,%d,%d,%d}' % tuple(r))
     c += rows('fhir_comp_sps', 'uint16_t', comp_sps, lambda r: '%d' % r)
+    c += rows('fhir_sp_targets', 'uint32_t', targets, lambda r: '%d' % r)
+    c += rows('fhir_comp_parts', 'struct fhir_comp_part', parts, lambda r: '{%d,%d,%d,%d,%d}' % r)
     names = [r[0] for r in type_rows if r[3] == 2]
     c += rows('fhir_resource_names', 'char *const', names + [None],
               lambda r: 'fhir_str + %d' % r if r is not None else 'NULL')

@@ -17,6 +17,7 @@ int cmd_migrate_data(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_projections(int argc, char **argv);
 int cmd_client(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
 
 /* Shared helper: open the store at url, run migrations; prints errors to stderr. */
 struct store;

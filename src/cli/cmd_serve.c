@@ -24,6 +24,8 @@
 #include "http/app.h"
 #include "http/http_int.h"
 #include "http/server.h"
+#include "modules/vitals/vitals_module.h"
+#include "modules/vitals/live.h"
 #include "store/store.h"
 
 /* How long in-flight requests may take to finish after SIGTERM. */
@@ -102,6 +104,10 @@ int cmd_serve(int argc, char **argv)
 	};
 	if (cli_events_start(&cfg, store, &events, &bridge))
 		goto out;
+	if (vitals_module_start(&app))   /* its own store and writer (DESIGN §5) */
+		goto out;
+	if (vitals_live_start(&app))     /* alerting + live push; sinks on the vitals module */
+		goto out;
 	int rc = http_server_start(&app, rt, &srv);
 	if (rc) {
 		LOGE("http server failed to start", "\"code\":\"%s\"", mc_code_name(rc));
@@ -127,12 +133,15 @@ int cmd_serve(int argc, char **argv)
 	while (sigwait(&set, &sig) != 0)
 		;
 	LOGI("shutting down", "\"signal\":%d", sig);
+	vitals_live_stop();   /* ends SSE streams and WebSockets: they count as requests in flight */
 	http_server_stop(srv, SHUTDOWN_WAIT_MS);
 	srv = NULL;
 	code = 0;
 out:
+	vitals_live_stop();   /* idempotent; before the server stops (suspended streams) */
 	http_server_stop(srv, 0);
 	fhir_export_shutdown();      /* its worker uses the store: join it before store_close */
+	vitals_module_stop();          /* no HTTP thread ingests any more: checkpoint, close */
 	events_dispatcher_stop(events);   /* before the store closes; a consumer call in flight ends first */
 	events_bridge_free(bridge);
 	if (auth)

@@ -13,6 +13,7 @@ static const struct cli_command commands[] = {
 	{"migrate-data", cmd_migrate_data, "copy a database to another (e.g. SQLite to PostgreSQL)"},
 	{"worker", cmd_worker, "run event consumers from Kafka (scale-out)"},
 	{"projections", cmd_projections, "projections rebuild: replay events into a read model"},
+	{"simulate", cmd_simulate, "stream simulated device vitals to a server (NDJSON over HTTP)"},
 	{"client", cmd_client, "client add: register an OAuth2 client (client credentials)"},
 };
 

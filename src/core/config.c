@@ -41,9 +41,15 @@ static const struct setting settings[] = {
 	S("break-glass-minutes", "MEDCORE_BREAK_GLASS_MINUTES", C_INT, break_glass_minutes, "60", 1, 1440, "how long a break-the-glass grant lasts"),
 	S("login-workers", "MEDCORE_LOGIN_WORKERS", C_INT, login_workers, "4", 1, 64, "password hashes computed at once (each takes 64 MiB)"),
 	S("page-max", "MEDCORE_PAGE_MAX", C_INT, page_max, "1000", 10, 10000, "largest page size a search may ask for"),
+	S("alert-escalate-seconds", "MEDCORE_ALERT_ESCALATE_SECONDS", C_INT, alert_escalate_seconds, "300", 0, 86400, "escalate a vitals alert still unacknowledged after this many seconds; 0 = never"),
+	S("alert-stale-seconds", "MEDCORE_ALERT_STALE_SECONDS", C_INT, alert_stale_seconds, "120", 0, 86400, "raise stale-data / device-disconnected alerts after this many seconds without samples; 0 = off"),
 	S("audit-reads", "MEDCORE_AUDIT_READS", C_BOOL, audit_reads, "true", 0, 1, "record reads of patient data in the audit chain"),
 	S("kafka-brokers", "MEDCORE_KAFKA_BROKERS", C_STR, kafka_brokers, "", 0, 0, "Kafka bootstrap servers (host:port,...): publish domain events to medcore.domain-events; empty = no Kafka"),
 	S("inprocess-consumers", "MEDCORE_INPROCESS_CONSUMERS", C_STR, inprocess_consumers, "all", 0, 0, "event consumers serve runs in-process: all, none, or a comma list (the rest run in `medcore worker`)"),
+	S("vitals-db", "MEDCORE_VITALS_DB", C_STR, vitals_db, "", 0, 0, "vitals store URL (sqlite:PATH or postgres://...); empty = <sqlite db path>-vitals.db, or the main PostgreSQL database"),
+	S("vitals-retention-days", "MEDCORE_VITALS_RETENTION_DAYS", C_INT, vitals_retention_days, "30", 1, 3650, "days of vitals samples kept; older whole minutes are deleted"),
+	S("vitals-device-rate", "MEDCORE_VITALS_DEVICE_RATE", C_INT, vitals_device_rate, "50", 1, 10000000, "vitals samples per second one device may send, sustained"),
+	S("vitals-device-burst", "MEDCORE_VITALS_DEVICE_BURST", C_INT, vitals_device_burst, "500", 1, 100000000, "vitals samples one device may send at once (token bucket size)"),
 };
 #undef S
 #define NSET (sizeof(settings) / sizeof(settings[0]))

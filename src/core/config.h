@@ -31,8 +31,14 @@ struct mc_config {
 	int64_t login_workers;     /* concurrent password hashes */
 	int64_t page_max;          /* largest _count / page size */
 	bool audit_reads;          /* audit reads of patient data */
+	int64_t alert_escalate_seconds; /* vitals alerts: escalate when unacknowledged this long; 0 = never */
+	int64_t alert_stale_seconds;    /* vitals alerts: stale parameter / silent device after; 0 = off */
 	char *kafka_brokers;       /* "" = no Kafka; else bootstrap servers for the events bridge */
 	char *inprocess_consumers; /* comma list of event consumers serve runs itself; "all" or "" (none) */
+	char *vitals_db;           /* "" = <sqlite db>-vitals.db (or the main PostgreSQL database) */
+	int64_t vitals_retention_days;
+	int64_t vitals_device_rate;  /* samples/s per device, sustained */
+	int64_t vitals_device_burst; /* token bucket size */
 };
 
 /* Fill c from defaults, then environment, then argv (flags "--name value" or "--name=value").

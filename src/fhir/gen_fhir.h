@@ -87,8 +87,20 @@ struct fhir_path { uint16_t step_first; uint8_t nsteps; uint16_t type; };
 struct fhir_sp {
 	uint32_t code, doc;
 	uint16_t owner;                    /* index into fhir_sp_owners */
-	uint16_t path_first, path_count;   /* range of fhir_paths; 0 paths: not indexed */
+	uint16_t path_first, path_count;   /* range of fhir_paths; 0 paths: not indexed.
+	                                    * composite: the paths of the composite's element */
 	uint8_t type;                      /* enum fhir_sp_type */
+	uint16_t target_first;             /* reference: range of fhir_sp_targets (type names) */
+	uint8_t target_count;
+	uint16_t part_first, part_count;   /* composite: range of fhir_comp_parts */
+};
+
+/* One component of a composite, evaluated relative to the element reached by fhir_paths[base]. */
+struct fhir_comp_part {
+	uint16_t base;                     /* index into fhir_paths: the element path */
+	uint8_t slot;                      /* 0: first component (a token), 1: second */
+	uint8_t type;                      /* enum fhir_sp_type of the component */
+	uint16_t path_first, path_count;   /* the component's paths, relative to the element */
 };
 
 /* A resource type (or "Resource"/"DomainResource" for the common parameters). */
@@ -110,6 +122,8 @@ extern const struct fhir_path fhir_paths[];
 extern const struct fhir_sp fhir_sps[];
 extern const struct fhir_sp_owner fhir_sp_owners[FHIR_NOWNERS];
 extern const uint16_t fhir_comp_sps[];
+extern const uint32_t fhir_sp_targets[];
+extern const struct fhir_comp_part fhir_comp_parts[];
 extern const char *const fhir_resource_names[];   /* sorted, NULL-terminated */
 
 /* Lookups over these tables (resource.c). Return -1 / NULL when absent. */

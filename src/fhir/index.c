@@ -15,19 +15,31 @@
 #include "core/mctime.h"
 #include "fhir/gen_fhir.h"
 #include "fhir/resource.h"
+#include "fhir/search.h"
 
 #define NORM_MAX 1024   /* normalized strings longer than this are indexed truncated (prefix) */
+#define COMP_TOKENS 16  /* first-component tokens kept per composite element */
+#define COMP_KEY_MAX 600
+
+struct xctx;
+/* What to do with a value reached by a path: index it (index_value) or, for a composite's
+ * element, evaluate the components relative to it (composite_element). */
+typedef int leaf_fn(struct xctx *x, const json_t *v, int type);
 
 struct xctx {
 	fhir_index_fn *cb;
 	void *arg;
 	const struct fhir_sp *sp;
+	enum fhir_sp_type type;   /* kind of the values produced (the sp's, or a component's) */
+	const char *param;        /* row param (the sp's code) */
+	leaf_fn *leaf;
+	unsigned base;            /* composite: the fhir_paths index of the element path being walked */
 };
 
 static int emit(struct xctx *x, struct fhir_index_row *r)
 {
-	r->type = (enum fhir_sp_type)x->sp->type;
-	r->param = FHIR_S(x->sp->code);
+	r->type = x->type;
+	r->param = x->param;
 	return x->cb(r, x->arg);
 }
 
@@ -85,11 +97,41 @@ static int emit_string_parts(struct xctx *x, const json_t *obj, const char *cons
 	return 0;
 }
 
+/* phonetic: one compact row per family/given name: its Soundex code (fhir_phonetic), not a copy
+ * of the name (prefix, suffix and text are not sounded out). */
+static int emit_phonetic(struct xctx *x, const char *s)
+{
+	char code[FHIR_PHONETIC_LEN];
+	if (!s || !fhir_phonetic(s, code))
+		return 0;
+	struct fhir_index_row r = row0();
+	r.text = code;
+	r.raw = code;
+	return emit(x, &r);
+}
+
+static int index_phonetic(struct xctx *x, const json_t *v, int type)
+{
+	if (type != FHIR_T_HumanName)
+		return type < FHIR_NTYPES && fhir_types[type].kind == FHIR_K_PRIM ? emit_phonetic(x, jstr(v)) : 0;
+	int rc = emit_phonetic(x, mcjson_str(v, "family"));
+	const json_t *given = json_object_get(v, "given");
+	size_t i;
+	const json_t *g;
+	json_array_foreach(given, i, g) {
+		if (!rc)
+			rc = emit_phonetic(x, jstr(g));
+	}
+	return rc;
+}
+
 static int index_string(struct xctx *x, const json_t *v, int type)
 {
 	static const char *const name_parts[] = { "family", "given", "prefix", "suffix", "text", NULL };
 	static const char *const addr_parts[] = { "line", "city", "district", "state", "postalCode",
 						  "country", "text", NULL };
+	if (strcmp(x->param, "phonetic") == 0)
+		return index_phonetic(x, v, type);
 	if (type == FHIR_T_HumanName)
 		return emit_string_parts(x, v, name_parts);
 	if (type == FHIR_T_Address)
@@ -138,7 +180,33 @@ static int index_token(struct xctx *x, const json_t *v, int type)
 	}
 	if (type == FHIR_T_Identifier) {
 		const char *value = mcjson_str(v, "value");
-		return value ? emit_token(x, mcjson_str(v, "system"), value, NULL) : 0;
+		if (!value)
+			return 0;
+		int rc = emit_token(x, mcjson_str(v, "system"), value, NULL);
+		/* :of-type rows: param "<code>:of-type", code = the value, system = "<type system>|<type code>"
+		 * for each coding of Identifier.type (a separate param: plain searches never see them) */
+		const json_t *codings = json_object_get(json_object_get(v, "type"), "coding");
+		size_t i;
+		const json_t *c;
+		char param[96], sys[COMP_KEY_MAX];
+		if (rc || json_array_size(codings) == 0 || x->type != FHIR_SP_TOKEN)
+			return rc;
+		if ((size_t)snprintf(param, sizeof param, "%s:of-type", x->param) >= sizeof param)
+			return 0;
+		json_array_foreach(codings, i, c) {
+			const char *ts = mcjson_str(c, "system"), *tc = mcjson_str(c, "code");
+			if (!tc || (size_t)snprintf(sys, sizeof sys, "%s|%s", ts ? ts : "", tc) >= sizeof sys)
+				continue;
+			struct fhir_index_row r = row0();
+			r.type = FHIR_SP_TOKEN;
+			r.param = param;
+			r.system = sys;
+			r.code = value;
+			rc = x->cb(&r, x->arg);
+			if (rc)
+				return rc;
+		}
+		return 0;
 	}
 	if (type == FHIR_T_ContactPoint) {
 		const char *value = mcjson_str(v, "value");
@@ -303,7 +371,7 @@ static int index_uri(struct xctx *x, const json_t *v, int type)
 
 static int index_value(struct xctx *x, const json_t *v, int type)
 {
-	switch ((enum fhir_sp_type)x->sp->type) {
+	switch (x->type) {
 	case FHIR_SP_STRING: return index_string(x, v, type);
 	case FHIR_SP_TOKEN: return index_token(x, v, type);
 	case FHIR_SP_DATE: return index_date(x, v, type);
@@ -331,7 +399,7 @@ static int eval(struct xctx *x, const json_t *node, const struct fhir_step *st, 
 	if (!json_is_object(node) && n > 0)
 		return 0;
 	if (n == 0)
-		return index_value(x, node, type);
+		return x->leaf(x, node, type);
 	switch (st->op) {
 	case FHIR_OP_FIELD: {
 		const json_t *child = json_object_get(node, FHIR_S(st->a));
@@ -366,6 +434,106 @@ static int eval_sp(struct xctx *x, const json_t *res)
 	return 0;
 }
 
+/* ---- composite ---- */
+
+struct comp_tok {
+	const char *system, *code;
+};
+struct comp_state {
+	struct xctx *outer;
+	struct comp_tok tok[COMP_TOKENS];
+	size_t ntok;
+};
+
+static int comp_collect(const struct fhir_index_row *r, void *arg)
+{
+	struct comp_state *cs = arg;
+	if (r->code && cs->ntok < COMP_TOKENS) {
+		/* system and code point into the resource (or are static): they outlive the element */
+		cs->tok[cs->ntok].system = r->system;
+		cs->tok[cs->ntok].code = r->code;
+		cs->ntok++;
+	}
+	return 0;
+}
+
+/* Forward a second-component row once per first-component token, under the key
+ * "<code>$<token code>|<token system>" (fhir_composite_key): one row serves code, system|code and
+ * |code searches (prefix "<code>$C|", exact, exact with an empty system). */
+static int comp_forward(const struct fhir_index_row *r, void *arg)
+{
+	struct comp_state *cs = arg;
+	struct xctx *o = cs->outer;
+	char key[COMP_KEY_MAX];
+	for (size_t i = 0; i < cs->ntok; i++) {
+		const struct comp_tok *t = &cs->tok[i];
+		if (!fhir_composite_key(key, sizeof key, o->param, t->system, t->code))
+			continue;
+		struct fhir_index_row c = *r;
+		c.param = key;
+		int rc = o->cb(&c, o->arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int eval(struct xctx *x, const json_t *node, const struct fhir_step *st, unsigned n, int type);
+
+static int eval_part(struct xctx *x, const json_t *node, const struct fhir_comp_part *part)
+{
+	for (unsigned p = 0; p < part->path_count; p++) {
+		const struct fhir_path *path = &fhir_paths[part->path_first + p];
+		int rc = eval(x, node, &fhir_steps[path->step_first], path->nsteps, path->type);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Leaf of a composite's element path: the components are evaluated on this one element, so a
+ * code is paired only with the value of the same element (Observation.component[i]). */
+static int composite_element(struct xctx *x, const json_t *node, int type)
+{
+	(void)type;
+	struct comp_state cs = { .outer = x };
+	struct xctx sub = { .arg = &cs, .sp = x->sp, .param = x->param, .leaf = index_value };
+	const struct fhir_comp_part *parts = &fhir_comp_parts[x->sp->part_first];
+	for (int slot = 0; slot < 2; slot++) {
+		for (unsigned k = 0; k < x->sp->part_count; k++) {
+			if (parts[k].base != x->base || parts[k].slot != slot)
+				continue;
+			sub.type = (enum fhir_sp_type)parts[k].type;
+			sub.cb = slot == 0 ? comp_collect : comp_forward;
+			int rc = eval_part(&sub, node, &parts[k]);
+			if (rc)
+				return rc;
+		}
+		if (cs.ntok == 0)
+			return 0;
+	}
+	return 0;
+}
+
+static int eval_composite(struct xctx *x, const json_t *res)
+{
+	for (unsigned p = 0; p < x->sp->path_count; p++) {
+		const struct fhir_path *path = &fhir_paths[x->sp->path_first + p];
+		x->base = x->sp->path_first + p;
+		int rc = path->nsteps == 0 ? composite_element(x, res, path->type)
+					   : eval(x, res, &fhir_steps[path->step_first], path->nsteps, path->type);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+bool fhir_composite_key(char *out, size_t outsz, const char *code, const char *system, const char *value)
+{
+	int n = snprintf(out, outsz, "%s$%s|%s", code, value ? value : "", system ? system : "");
+	return n > 0 && (size_t)n < outsz;
+}
+
 int fhir_index_extract(const char *type, const json_t *res, fhir_index_fn *cb, void *arg)
 {
 	int t = type ? fhir_type_index(type) : -1;
@@ -381,9 +549,20 @@ int fhir_index_extract(const char *type, const json_t *res, fhir_index_fn *cb, v
 		const struct fhir_sp_owner *o = &fhir_sp_owners[owners[i]];
 		for (unsigned k = 0; k < o->sp_count; k++) {
 			x.sp = &fhir_sps[o->sp_first + k];
-			if (x.sp->type == FHIR_SP_COMPOSITE || x.sp->type == FHIR_SP_SPECIAL)
-				continue;
-			int rc = eval_sp(&x, res);
+			x.param = FHIR_S(x.sp->code);
+			x.type = (enum fhir_sp_type)x.sp->type;
+			if (x.sp->type == FHIR_SP_SPECIAL || fhir_search_combo_of(type, x.param, NULL))
+				continue;   /* combo-*: searched as the union of two indexed params */
+			int rc;
+			if (x.sp->type == FHIR_SP_COMPOSITE) {
+				if (x.sp->part_count == 0)
+					continue;
+				x.leaf = composite_element;
+				rc = eval_composite(&x, res);
+			} else {
+				x.leaf = index_value;
+				rc = eval_sp(&x, res);
+			}
 			if (rc)
 				return rc;
 		}
@@ -428,11 +607,49 @@ bool fhir_patient_of(const char *type, const json_t *res, char out[65])
 	if (o < 0)
 		return false;
 	struct patient_find pf = { .out = out };
-	struct xctx x = { .cb = patient_cb, .arg = &pf };
+	struct xctx x = { .cb = patient_cb, .arg = &pf, .leaf = index_value };
 	const struct fhir_sp_owner *ow = &fhir_sp_owners[o];
 	for (unsigned k = 0; k < ow->comp_count && !pf.found; k++) {
 		x.sp = &fhir_sps[fhir_comp_sps[ow->comp_first + k]];
+		x.param = FHIR_S(x.sp->code);
+		x.type = (enum fhir_sp_type)x.sp->type;
 		eval_sp(&x, res);
 	}
 	return pf.found;
+}
+
+/* ---- phonetic ---- */
+
+/* American Soundex over the normalized text (accents removed, lowercase); characters other than
+ * a-z are skipped. */
+bool fhir_phonetic(const char *in, char out[FHIR_PHONETIC_LEN])
+{
+	/*                               abcdefghijklmnopqrstuvwxyz */
+	static const char codes[27] = "01230120022455012623010202";
+	char norm[NORM_MAX];
+	fhir_normalize(in, norm, sizeof norm);   /* a truncated prefix is fine: only 4 codes are kept */
+	size_t k = 0;
+	char last = 0;
+	for (const char *p = norm; *p && k < 4; p++) {
+		char c = *p;
+		if (c < 'a' || c > 'z')
+			continue;
+		char d = codes[c - 'a'];
+		if (k == 0) {
+			out[k++] = (char)(c - 'a' + 'A');
+			last = d;
+			continue;
+		}
+		if (c == 'h' || c == 'w')
+			continue;          /* h and w do not separate equal codes */
+		if (d != '0' && d != last)
+			out[k++] = d;
+		last = d;              /* a vowel (0) separates equal codes */
+	}
+	if (k == 0)
+		return false;
+	while (k < 4)
+		out[k++] = '0';
+	out[4] = '\0';
+	return true;
 }

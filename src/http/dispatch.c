@@ -204,6 +204,10 @@ void http_audit_rec(const struct req *r, int outcome, struct audit_rec *rec)
 static int authenticate(const struct http_service *svc, struct req *r, struct reply *rep)
 {
 	const char *h = req_header(r, "Authorization");
+	const char *qt = r->route && (r->route->flags & ROUTE_QUERY_TOKEN) ? req_query(r, "access_token") : NULL;
+	if (!h && qt) {
+		h = arena_printf(r->arena, "Bearer %s", qt);   /* see ROUTE_QUERY_TOKEN */
+	}
 	if (!h || strncasecmp(h, "Bearer ", 7)) {
 		reply_header(rep, r, "WWW-Authenticate", "Bearer realm=\"medcore\"");
 		return req_fail(r, MC_EUNAUTH, "a bearer token is required", NULL, NULL);
@@ -260,7 +264,8 @@ static int dispatch(const struct http_service *svc, struct http_call *call)
 	const struct croute *cr = call->match.cr;
 	unsigned flags = cr->r->flags;
 	/* Writes take JSON; other routes with a body (POST _search: a form) check their own type. */
-	if (r->body_len && (flags & ROUTE_WRITE) && !(flags & ROUTE_RAW) && !json_media(r->content_type))
+	if (r->body_len && (flags & ROUTE_WRITE) && !(flags & (ROUTE_RAW | ROUTE_BODY_ANY)) &&
+	    !json_media(r->content_type))
 		return MC_EMEDIA;
 	if (!(flags & ROUTE_PUBLIC)) {
 		int rc = authenticate(svc, r, rep);

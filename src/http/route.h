@@ -33,6 +33,11 @@ enum route_flags {
 	ROUTE_FHIR = 1 << 3,     /* errors as OperationOutcome (else the /api/v1 envelope) */
 	ROUTE_RAW = 1 << 4,      /* errors as plain text (health, metrics) */
 	ROUTE_PERM_BY_TYPE = 1 << 5, /* permission depends on the {type} path parameter (FHIR) */
+	ROUTE_BODY_ANY = 1 << 6,  /* a ROUTE_WRITE whose handler checks its own body type (NDJSON) */
+	ROUTE_QUERY_TOKEN = 1 << 7,  /* also accept the bearer token as ?access_token= when there is no
+	                                Authorization header: browsers cannot set headers on a WebSocket
+	                                or EventSource. The token then shows in URLs (proxy logs, history):
+	                                only for the live-push routes, and tokens are short-lived. */
 };
 
 struct route {
@@ -101,12 +106,31 @@ int req_write(struct req *r, store_work_fn *fn, void *arg);
 /* Parse the body as JSON (decimals kept, duplicates rejected); on failure records the error. */
 int req_json(struct req *r, json_t **out);   /* *out is owned by the request arena */
 
+/* Streaming replies (Server-Sent Events). The server calls fn on its own thread whenever it can
+ * send: it returns bytes written into buf (> 0), -1 to end the stream, or 0 when it has nothing
+ * now — and then it must itself have called http_stream_suspend(conn) (http/server.h) under the lock
+ * that its producer takes before calling http_stream_resume(conn), so no wake-up is lost. free(arg)
+ * runs once when the response is destroyed (the connection is gone); conn is invalid afterwards. */
+typedef long reply_stream_fn(void *arg, void *conn, char *buf, size_t max);
+/* Connection upgrade (WebSocket). After the 101 reply and its headers are sent, the server calls fn
+ * once on its own thread: fd is the socket, now the callee's until it calls
+ * http_upgrade_close(handle); extra holds bytes the client already sent past the request. When the
+ * upgrade does not happen (client gone, server stopping) free(arg) is called instead, once. */
+typedef void reply_upgrade_fn(void *arg, int fd, const char *extra, size_t extra_len, void *handle);
+
 struct reply {
 	int status;
 	const char *content_type;   /* static or arena string */
 	struct buf body;
 	size_t nheaders;
 	struct kv headers[16];      /* arena strings; the dispatcher adds up to 8 of its own */
+	/* At most one of these, set by a handler on success (status 200 / 101); body is then unused. */
+	reply_stream_fn *stream_fn;
+	void (*stream_free)(void *arg);
+	void *stream_arg;
+	reply_upgrade_fn *upgrade_fn;
+	void (*upgrade_free)(void *arg);
+	void *upgrade_arg;
 };
 
 void reply_header(struct reply *rep, struct req *r, const char *name, const char *value);

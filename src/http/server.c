@@ -16,6 +16,7 @@
  * the reply. Reads stay on the MHD threads (no hand-off on the hot path).
  */
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -37,6 +38,29 @@
 #include "http/server.h"
 
 struct conn_ctx;
+
+/* An upgrade in flight: shared by the response's upgrade callback and the connection context
+ * (refs 2); started/cancelled decide who owns arg (route.h: upgrade_fn or upgrade_free, once). */
+struct upgrade {
+	_Atomic int refs;
+	_Atomic int state;   /* 0 pending, 1 started, 2 cancelled */
+	reply_upgrade_fn *fn;
+	void (*free_fn)(void *);
+	void *arg;
+};
+
+static void upgrade_unref(struct upgrade *u)
+{
+	if (atomic_fetch_sub(&u->refs, 1) == 1)
+		free(u);
+}
+
+struct stream {
+	reply_stream_fn *fn;
+	void (*free_fn)(void *);
+	void *arg;
+	struct MHD_Connection *conn;
+};
 
 /* The pool that runs blocking (write) requests; see the file comment. */
 struct offload {
@@ -70,6 +94,7 @@ struct conn_ctx {
 	bool ran;                           /* a worker ran the dispatcher; reply on resume */
 	struct conn_ctx *next;              /* offload queue link */
 	size_t discarded;
+	struct upgrade *up;                 /* queued upgrade reply, until completed() */
 };
 
 static const char *conn_header(void *ctx, const char *name)
@@ -110,6 +135,14 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
 	(void)toe;
 	if (!c)
 		return;
+	if (c->up) {
+		int expect = 0;
+		/* a connection that ended before the upgrade ran: the callee never got arg */
+		if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && atomic_compare_exchange_strong(&c->up->state, &expect, 2) &&
+		    c->up->free_fn)
+			c->up->free_fn(c->up->arg);
+		upgrade_unref(c->up);
+	}
 	buf_release(&c->call.rep.body);
 	buf_release(&c->body);
 	arena_destroy(c->arena);
@@ -135,17 +168,94 @@ static const char *client_ip(struct MHD_Connection *conn, char *out, size_t outs
 	return NULL;
 }
 
+static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra, size_t extra_len,
+		       MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	struct upgrade *u = cls;
+	int expect = 0;
+	(void)conn;
+	(void)con_cls;
+	if (atomic_compare_exchange_strong(&u->state, &expect, 1))
+		u->fn(u->arg, sock, extra, extra_len, urh);
+	else
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	upgrade_unref(u);
+}
+
+static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *st = cls;
+	(void)pos;
+	long n = st->fn(st->arg, st->conn, buf, max);
+	if (n < 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return (ssize_t)n;
+}
+
+static void stream_free_cb(void *cls)
+{
+	struct stream *st = cls;
+	if (st->free_fn)
+		st->free_fn(st->arg);
+	free(st);
+}
+
+void http_stream_suspend(void *conn) { MHD_suspend_connection(conn); }
+void http_stream_resume(void *conn) { MHD_resume_connection(conn); }
+void http_upgrade_close(void *handle) { MHD_upgrade_action(handle, MHD_UPGRADE_ACTION_CLOSE); }
+
+/* The response for a stream_fn or upgrade_fn reply; NULL (arg released) on failure. */
+static struct MHD_Response *special_response(struct conn_ctx *c, struct reply *rep)
+{
+	struct MHD_Response *resp = NULL;
+	if (rep->upgrade_fn) {
+		struct upgrade *u = mc_calloc(1, sizeof(*u));
+		atomic_init(&u->refs, 2);
+		u->fn = rep->upgrade_fn;
+		u->free_fn = rep->upgrade_free;
+		u->arg = rep->upgrade_arg;
+		resp = MHD_create_response_for_upgrade(upgrade_cb, u);
+		if (!resp) {
+			if (u->free_fn)
+				u->free_fn(u->arg);
+			free(u);
+			return NULL;
+		}
+		c->up = u;
+	} else {
+		struct stream *st = mc_calloc(1, sizeof(*st));
+		st->fn = rep->stream_fn;
+		st->free_fn = rep->stream_free;
+		st->arg = rep->stream_arg;
+		st->conn = c->conn;
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_cb, st, stream_free_cb);
+		if (!resp) {
+			stream_free_cb(st);
+			return NULL;
+		}
+	}
+	rep->upgrade_fn = NULL;
+	rep->stream_fn = NULL;
+	return resp;
+}
+
 static enum MHD_Result queue_reply(struct conn_ctx *c)
 {
 	struct reply *rep = &c->call.rep;
-	size_t len = rep->body.len;
-	void *data = len ? buf_detach(&rep->body, &len) : NULL;
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, data ? data : (void *)"", data ? MHD_RESPMEM_MUST_FREE
-										     : MHD_RESPMEM_PERSISTENT);
-	if (!resp) {
-		free(data);
-		return MHD_NO;
+	struct MHD_Response *resp;
+	if (rep->upgrade_fn || rep->stream_fn) {
+		resp = special_response(c, rep);
+		if (!resp)
+			return MHD_NO;
+	} else {
+		size_t len = rep->body.len;
+		void *data = len ? buf_detach(&rep->body, &len) : NULL;
+		resp = MHD_create_response_from_buffer(len, data ? data : (void *)"",
+						       data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+		if (!resp) {
+			free(data);
+			return MHD_NO;
+		}
 	}
 	if (rep->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->content_type);
@@ -369,7 +479,7 @@ int http_server_start(struct app *app, const struct router *rt, struct http_serv
 	 * a header block past max_header cannot fit and MHD answers 431. */
 	size_t memlimit = (size_t)cfg->max_header + 4096;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-			 MHD_ALLOW_SUSPEND_RESUME;
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
 	if (offload_start(srv, (size_t)cfg->workers)) {
 		pthread_cond_destroy(&srv->idle);
 		pthread_mutex_destroy(&srv->mu);

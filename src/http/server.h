@@ -23,6 +23,14 @@ int http_server_start(struct app *app, const struct router *rt, struct http_serv
 unsigned http_server_port(const struct http_server *srv);
 void http_server_stop(struct http_server *srv, int64_t wait_ms);
 
+/* Streaming and upgraded replies (struct reply's stream_fn / upgrade_fn, route.h). conn and
+ * handle are the opaque values the server passed to those callbacks. Resume may be called from
+ * any thread; suspend only from inside the stream function. */
+void http_stream_suspend(void *conn);
+void http_stream_resume(void *conn);
+/* The upgraded connection is finished: the server closes the socket and releases the connection. */
+void http_upgrade_close(void *handle);
+
 /* The server's own public routes: /healthz /readyz /metrics /api/v1/openapi.json (health.c). */
 extern const struct route_table health_routes;
 

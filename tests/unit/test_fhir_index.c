@@ -11,11 +11,12 @@
 #include "core/json.h"
 #include "core/mctime.h"
 #include "fhir/resource.h"
+#include "fhir/search.h"
 
 #define MAX_ROWS 128
 struct row {
 	enum fhir_sp_type type;
-	char param[48], text[96], raw[96], system[96], code[64], ref_type[48], ref_id[128];
+	char param[128], text[96], raw[96], system[96], code[64], ref_type[48], ref_id[128];
 	int64_t lo, hi;
 	double num;
 	int has_ref_type;
@@ -357,6 +358,107 @@ static void test_each(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* ---- composite, phonetic, :of-type rows ---- */
+
+static const struct row *find_param(const struct rows *rs, const char *param, double num)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (strcmp(rs->v[i].param, param) == 0 && rs->v[i].num == num)
+			return &rs->v[i];
+	return NULL;
+}
+
+static void test_composite_rows(void **state)
+{
+	(void)state;
+	struct rows rs;
+	extract("Observation",
+		"{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"coding\":[{\"system\":"
+		"\"http://loinc.org\",\"code\":\"85354-9\"}]},\"component\":[{\"code\":{\"coding\":[{\"system\":"
+		"\"http://loinc.org\",\"code\":\"8480-6\"}]},\"valueQuantity\":{\"value\":130,\"unit\":\"mmHg\","
+		"\"system\":\"http://unitsofmeasure.org\",\"code\":\"mm[Hg]\"}},{\"code\":{\"coding\":[{\"system\":"
+		"\"http://loinc.org\",\"code\":\"8462-4\"}]},\"valueQuantity\":{\"value\":85,\"system\":"
+		"\"http://unitsofmeasure.org\",\"code\":\"mm[Hg]\"}}]}",
+		&rs);
+	/* each component's code is paired with its own value only; one row per coding */
+	const struct row *r = find_param(&rs, "component-code-value-quantity$8480-6|http://loinc.org", 130);
+	assert_non_null(r);
+	assert_int_equal(r->type, FHIR_SP_QUANTITY);
+	assert_string_equal(r->code, "mm[Hg]");
+	assert_string_equal(r->system, "http://unitsofmeasure.org");
+	assert_non_null(find_param(&rs, "component-code-value-quantity$8462-4|http://loinc.org", 85));
+	assert_null(find_param(&rs, "component-code-value-quantity$8480-6|http://loinc.org", 85));
+	assert_null(find_param(&rs, "component-code-value-quantity$8462-4|http://loinc.org", 130));
+	assert_int_equal(count(&rs, "component-code-value-quantity$8480-6|http://loinc.org"), 1);
+	/* combo-* are searched as the union of X and component-X: never indexed */
+	for (size_t i = 0; i < rs.n; i++)
+		assert_true(strncmp(rs.v[i].param, "combo-", 6) != 0);
+	assert_int_equal(count(&rs, "code-value-quantity$85354-9|http://loinc.org"), 0);
+	find(&rs, "component-code", "code", "8462-4");
+
+	extract("Observation",
+		"{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"coding\":[{\"code\":\"x1\"}]},"
+		"\"valueCodeableConcept\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"260385009\"}]}}",
+		&rs);
+	/* a coding without system: "$x1|" */
+	r = find(&rs, "code-value-concept$x1|", "code", "260385009");
+	assert_string_equal(r->system, "http://snomed.info/sct");
+	assert_int_equal(r->type, FHIR_SP_TOKEN);
+	assert_int_equal(count(&rs, "code-value-concept$x1|"), 1);
+	assert_int_equal(count(&rs, "code-value-quantity$x1|"), 0);
+
+	char key[32];
+	assert_true(fhir_composite_key(key, sizeof key, "c", "s", "v"));
+	assert_string_equal(key, "c$v|s");
+	const char *parts[2];
+	assert_true(fhir_search_combo_of("Observation", "combo-code-value-quantity", parts));
+	assert_string_equal(parts[1], "component-code-value-quantity");
+	assert_false(fhir_search_combo_of("Patient", "combo-code", parts));
+	assert_false(fhir_search_combo_of("Observation", "code", parts));
+	assert_false(fhir_composite_key(key, 4, "code", "s", "v"));
+}
+
+static void test_phonetic(void **state)
+{
+	(void)state;
+	static const char *const cases[][2] = {
+		{"Robert", "R163"}, {"Rupert", "R163"}, {"Ashcraft", "A261"}, {"Tymczak", "T522"},
+		{"Pfister", "P236"}, {"Honeyman", "H555"}, {"Smith", "S530"}, {"Smyth", "S530"},
+		{"Müller", "M460"}, {"Lee", "L000"}, {"O'Brien", "O165"},
+	};
+	char out[FHIR_PHONETIC_LEN];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_true(fhir_phonetic(cases[i][0], out));
+		if (strcmp(out, cases[i][1]) != 0)
+			fail_msg("soundex(%s) = %s, expected %s", cases[i][0], out, cases[i][1]);
+	}
+	assert_false(fhir_phonetic("", out));
+	assert_false(fhir_phonetic("1234 -", out));
+	struct rows rs;
+	extract("Patient", PATIENT, &rs);
+	/* family + each given, compact codes; prefix and text are not sounded out */
+	assert_int_equal(count(&rs, "phonetic"), 3);
+	find(&rs, "phonetic", "text", "M460");
+	find(&rs, "phonetic", "text", "J500");
+	find(&rs, "phonetic", "text", "P360");
+}
+
+static void test_of_type_rows(void **state)
+{
+	(void)state;
+	struct rows rs;
+	extract("Patient",
+		"{\"resourceType\":\"Patient\",\"identifier\":[{\"type\":{\"coding\":[{\"system\":"
+		"\"http://terminology.hl7.org/CodeSystem/v2-0203\",\"code\":\"MR\"}]},\"system\":\"urn:mrn\","
+		"\"value\":\"M-1\"},{\"system\":\"urn:x\",\"value\":\"plain\"}]}",
+		&rs);
+	const struct row *r = find(&rs, "identifier:of-type", "code", "M-1");
+	assert_string_equal(r->system, "http://terminology.hl7.org/CodeSystem/v2-0203|MR");
+	assert_int_equal(count(&rs, "identifier:of-type"), 1);
+	find(&rs, "identifier", "code", "M-1");
+	find(&rs, "identifier", "code", "plain");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,6 +469,9 @@ int main(void)
 		cmocka_unit_test(test_unvalidated_input),
 		cmocka_unit_test(test_tables),
 		cmocka_unit_test(test_each),
+		cmocka_unit_test(test_composite_rows),
+		cmocka_unit_test(test_phonetic),
+		cmocka_unit_test(test_of_type_rows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

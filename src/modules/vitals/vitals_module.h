@@ -1,0 +1,48 @@
+/* modules/vitals/vitals_module.h — the vitals module seen from outside: its routes, its start-up
+ * and shut-down, and the batch ingest entry point other transports (WebSocket, Kafka) call.
+ *
+ * Routes: POST /api/v1/vitals (NDJSON or JSON array), /api/v1/devices (create, bind, unbind),
+ * GET /api/v1/patients/{id}/vitals (raw, 1m, 1h) and /api/v1/patients/{id}/vitals/fhir (a Bundle
+ * of vital-signs Observations built from samples; deliberately not part of the generic
+ * /fhir/Observation search, which only sees stored Observation resources).
+ */
+#ifndef MC_MODULES_VITALS_MODULE_H
+#define MC_MODULES_VITALS_MODULE_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/route.h"
+
+struct app;
+struct auth_principal;
+struct vstore;
+
+extern const struct route_table vitals_routes;
+
+/* Open the vitals store (cfg->vitals_db, default "<sqlite db>-vitals.db" or the main PostgreSQL
+ * database) and keep app for access checks. Call once after the main store is open, before the
+ * HTTP server starts. MC_EUNAVAIL when the store cannot be opened. */
+int vitals_module_start(const struct app *app);
+/* Tests: use an already open vstore (not owned: vitals_module_stop leaves it open). */
+int vitals_module_start_with(const struct app *app, struct vstore *vs);
+/* Checkpoint and close (when owned). Safe when never started. */
+void vitals_module_stop(void);
+
+/* Ingest one batch for principal who: body is NDJSON (one flat sample object per line) when
+ * ndjson, else a JSON array of them. Sample: {"device","patient","code" (LOINC),"value","unit"
+ * (UCUM),"ts" (epoch ms or FHIR instant)}. Valid samples are stored durably and handed to the
+ * sinks before this returns.
+ *   MC_OK        at least one sample accepted; *report = {accepted, rejected, errors:[{index,
+ *                code, message}]} (owned by the caller; index = 0-based sample number, NDJSON
+ *                blank lines not counted)
+ *   MC_EUNPROC   every sample was rejected; *report as above
+ *   MC_EINVAL    malformed JSON array, empty batch, or more than VITALS_BATCH_MAX samples
+ *   MC_ERATE     a device in the batch is over its rate; nothing stored
+ *   MC_EUNAVAIL  the module is not started or a store could not answer
+ * *report is NULL on the other codes. report may be NULL. Safe from any thread. */
+#define VITALS_BATCH_MAX 50000
+int vitals_ingest_batch(const struct auth_principal *who, const char *body, size_t len, bool ndjson,
+			json_t **report);
+
+#endif
