@@ -57,8 +57,11 @@ def main():
         check(ci["status"] == "arrived", "arrived", ci)
 
         # -- the consultation (doctor) --
+        encs = data(srv.get("/api/v1/patients/%s/encounters" % pid, token=doc), "encounters after check-in")
+        check(len(encs) == 1, "check-in opened the visit's encounter", encs)
         enc = data(srv.post("/api/v1/encounters", {"patient": pid, "appointment": aid}, token=doc), "encounter")
         eid = enc["id"]
+        check(eid == encs[0]["id"], "opening it again returns the same encounter", enc)
         note = data(srv.post("/api/v1/consultations", {"patient": pid, "encounter": eid,
                                                        "subjective": "Headaches for two weeks.",
                                                        "objective": "BP 162/98.", "assessment": "Hypertension.",

@@ -5,6 +5,7 @@
  * Every write handler runs exactly one unit (req_write); every check that decides whether the write
  * may happen runs inside that unit, so nothing is decided on a stale read.
  */
+#include "modules/clinical/clinical.h"
 #include "modules/scheduling/scheduling.h"
 
 #include <stdatomic.h>
@@ -688,6 +689,13 @@ static int act_unit(struct store_txn *t, void *arg)
 		rc = appt_fhir_update(t, a, x, to, NULL, NULL);
 		if (!rc)
 			rc = set_mirror_status(t, x->id, to, now);
+		/* Arrival opens the visit's Encounter (idempotent per appointment), which also puts the
+		 * practitioner's clinicians on the care team. */
+		struct fhir_meta enc;
+		if (!rc)
+			rc = clinical_encounter_open_txn(t, x->patient, x->id, x->practitioner, &enc);
+		if (!rc)
+			json_object_set_new(payload, "encounterId", json_string(enc.id));
 		x->checked_in_ms = now;
 		ev = "appointment.checked-in";
 		break;
