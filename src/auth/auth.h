@@ -51,6 +51,7 @@ enum auth_role {
 	X(READ_AUDIT, "read:audit")                            \
 	X(MANAGE_CARE_TEAM, "manage:care_team")                \
 	X(BREAK_GLASS, "break:glass")                          \
+	X(CLINICAL_NOTES, "access:clinical_notes")  /* notes: Composition, ClinicalImpression */ \
 	X(SELF, "self")  /* any authenticated user acting on their own account */
 
 enum auth_perm {

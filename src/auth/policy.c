@@ -58,20 +58,23 @@ static const uint64_t role_perms[ROLE__COUNT] = {
 	[ROLE_ADMIN] = B(ADMIN_USERS),
 	[ROLE_DOCTOR] = B(READ_PATIENT_DATA) | B(WRITE_PATIENT_DATA) | B(READ_DEMOGRAPHICS) |
 			B(WRITE_DEMOGRAPHICS) | B(PRESCRIBE_MEDICATION) | B(ACCESS_LAB_RESULTS) |
-			B(MANAGE_CARE_TEAM) | B(BREAK_GLASS),
+			B(MANAGE_CARE_TEAM) | B(BREAK_GLASS) | B(CLINICAL_NOTES),
 	[ROLE_NURSE] = B(READ_PATIENT_DATA) | B(WRITE_PATIENT_DATA) | B(READ_DEMOGRAPHICS) |
-		       B(WRITE_DEMOGRAPHICS) | B(ACCESS_LAB_RESULTS) | B(MANAGE_CARE_TEAM) | B(BREAK_GLASS),
+		       B(WRITE_DEMOGRAPHICS) | B(ACCESS_LAB_RESULTS) | B(MANAGE_CARE_TEAM) | B(BREAK_GLASS) |
+		       B(CLINICAL_NOTES),
 	[ROLE_PHARMACIST] = B(READ_PATIENT_DATA) | B(READ_DEMOGRAPHICS) | B(MANAGE_INVENTORY) | B(BREAK_GLASS),
 	[ROLE_LAB_TECH] = B(READ_PATIENT_DATA) | B(WRITE_PATIENT_DATA) | B(ACCESS_LAB_RESULTS) |
 			  B(READ_DEMOGRAPHICS),
 	[ROLE_RECEPTIONIST] = B(READ_DEMOGRAPHICS) | B(WRITE_DEMOGRAPHICS) | B(MANAGE_CARE_TEAM),
 	[ROLE_BILLING] = B(READ_DEMOGRAPHICS),
-	[ROLE_PATIENT] = B(READ_PATIENT_DATA) | B(READ_DEMOGRAPHICS) | B(WRITE_DEMOGRAPHICS),
+	/* patients read their own record, notes included (right of access); scope OWN limits it */
+	[ROLE_PATIENT] = B(READ_PATIENT_DATA) | B(READ_DEMOGRAPHICS) | B(WRITE_DEMOGRAPHICS) | B(CLINICAL_NOTES),
 	[ROLE_DEVICE] = B(WRITE_PATIENT_DATA),
 	[ROLE_ANALYST] = B(VIEW_ANALYTICS),
 	[ROLE_AUDITOR] = B(READ_AUDIT),
 	[ROLE_INTEGRATION] = B(READ_PATIENT_DATA) | B(WRITE_PATIENT_DATA) | B(READ_DEMOGRAPHICS) |
-			     B(WRITE_DEMOGRAPHICS) | B(ACCESS_LAB_RESULTS) | B(PRESCRIBE_MEDICATION),
+			     B(WRITE_DEMOGRAPHICS) | B(ACCESS_LAB_RESULTS) | B(PRESCRIBE_MEDICATION) |
+			     B(CLINICAL_NOTES),
 };
 
 uint64_t auth_role_perms(enum auth_role r)
@@ -93,10 +96,18 @@ static const char *const admin_types[] = {
 	"Schedule", "Slot", "Appointment", "Endpoint", "Group", "RelatedPerson",
 };
 
+/* Clinicians' narrative notes: only roles that write and read notes (not the lab or the pharmacy,
+ * whose read:patient_data is for orders, results and prescriptions). Writing also needs
+ * write:patient_data, which the patient-level check adds. */
+static const char *const note_types[] = {"Composition", "ClinicalImpression"};
+
 enum auth_perm auth_fhir_perm(const char *type, bool write)
 {
 	if (type && !strcmp(type, "AuditEvent"))
 		return write ? PERM__COUNT : PERM_READ_AUDIT;
+	for (size_t i = 0; type && i < sizeof(note_types) / sizeof(note_types[0]); i++)
+		if (!strcmp(type, note_types[i]))
+			return PERM_CLINICAL_NOTES;
 	for (size_t i = 0; type && i < sizeof(admin_types) / sizeof(admin_types[0]); i++)
 		if (!strcmp(type, admin_types[i]))
 			return write ? PERM_WRITE_DEMOGRAPHICS : PERM_READ_DEMOGRAPHICS;

@@ -402,14 +402,20 @@ static int everything_unit(struct store_txn *t, void *arg)
 	return rc;
 }
 
-/* _type: a comma list of resource types; with a scoped token only the types it may read.
- * Returns a NULL-terminated arena array, or NULL for "every type" (no _type, no scope). */
+/* May the caller read resources of this type at all (role and token scope)? Some compartment
+ * types need more than read:patient_data (notes: access:clinical_notes), so every type is checked
+ * the way the dispatcher checks {type}. */
+static bool type_readable(const struct req *r, const char *type)
+{
+	return strcmp(type, "AuditEvent") && auth_has(r->who, auth_fhir_perm(type, false)) &&
+	       auth_scope_allows(r->who, type, false);
+}
+
+/* _type: a comma list of resource types, narrowed to the types the caller may read.
+ * Returns a NULL-terminated arena array. */
 static int everything_types(struct req *r, const char *list, const char ***out)
 {
 	*out = NULL;
-	bool scoped = r->who && r->who->scope[0];
-	if (!list && !scoped)
-		return MC_OK;
 	const char *const *all = fhir_resource_types();
 	size_t cap = 0;
 	while (all && all[cap])
@@ -424,13 +430,13 @@ static int everything_types(struct req *r, const char *list, const char ***out)
 				*comma = '\0';
 			if (!fhir_type_is_resource(p))
 				return req_fail(r, MC_EINVAL, "_type must list resource types", NULL, NULL);
-			if (n < cap && auth_scope_allows(r->who, p, false))
+			if (n < cap && type_readable(r, p))
 				v[n++] = p;
 			p = comma ? comma + 1 : NULL;
 		}
 	} else {
 		for (size_t i = 0; i < cap; i++)
-			if (fhir_type_in_patient_compartment(all[i]) && auth_scope_allows(r->who, all[i], false))
+			if (fhir_type_in_patient_compartment(all[i]) && type_readable(r, all[i]))
 				v[n++] = all[i];
 	}
 	v[n] = NULL;

@@ -319,6 +319,18 @@ def test_timeline(srv):
     check(r.status == 200 and "Composition" not in [x["type"] for x in api(r)], "no notes for lab techs", r)
     r = srv.get("/api/v1/patients/%s/medical-history" % pid, token=S["tok"]["patient"])
     check(r.status == 200, "the patient reads their own timeline", r)
+    # the generic FHIR API applies the same rule: lab and pharmacy (in care) never read notes
+    for role in ("lab_tech", "pharmacist"):
+        tok = S["tok"][role]
+        r = srv.get("/fhir/Composition/" + S["note"], token=tok)
+        check(r.status == 403, role + " cannot read a note through /fhir", r)
+        r = srv.get("/fhir/Composition?patient=" + pid, token=tok)
+        check(r.status == 403, role + " cannot search notes", r)
+        r = srv.get("/fhir/Patient/%s/$everything" % pid, token=tok)
+        check(r.status == 200 and not any(e["resource"]["resourceType"] == "Composition"
+                                          for e in r.json().get("entry", [])), role + ": no notes in $everything", r)
+    r = srv.get("/fhir/Composition/" + S["note"], token=doc)
+    check(r.status == 200, "the doctor reads the note through /fhir", r)
 
 
 def test_role_table(srv):
