@@ -144,4 +144,6 @@ python3 "$HERE/bench.py" --port "$PORT" --pid "$SERVER_PID" --results "$RESULTS"
 stop_server
 # booking/availability (bench/booking.py): its own server on a fresh database
 case ",${ONLY:-booking}," in *,booking,*) python3 "$HERE/booking.py" "$BIN" --json "$RESULTS/booking.json" | tee "$RESULTS/booking.txt" ;; esac
+# vitals ingest over HTTP (bench/vitals_http.py): its own server on a fresh database
+case ",${ONLY:-vitals}," in *,vitals,*) python3 "$HERE/vitals_http.py" "$BIN" --seconds "$DURATION" | tee "$RESULTS/vitals.txt" ;; esac
 echo "bench: done in $(( $(date +%s) - T0 )) s"

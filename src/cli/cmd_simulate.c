@@ -203,7 +203,7 @@ int cmd_simulate(int argc, char **argv)
 	const char *url = NULL, *token = NULL, *user = NULL, *pass = NULL, *ids = NULL;
 	long npat = 10, deter = 0, secs = 60, batch_ms = 1000, seed = 1;
 	double rate = 1;
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
 			return usage(stdout);
@@ -233,7 +233,6 @@ int cmd_simulate(int argc, char **argv)
 			seed = strtol(v, NULL, 10);
 		else
 			return usage(stderr);
-		i++;
 	}
 	struct conn c = {.fd = -1};
 	if (!url || sscanf(url, "http://%63[^:/]:%d", c.host, &c.port) != 2 ||

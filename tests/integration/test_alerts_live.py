@@ -180,6 +180,10 @@ class SSE:
         raise mt.TestFailure("sse: %s not received (%d events)" % (what, len(self.events)))
 
     def close(self):
+        try:   # unblock the reader thread first (http.client's close waits for it otherwise)
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.conn.close()
 
 

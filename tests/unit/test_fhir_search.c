@@ -594,6 +594,9 @@ static void test_chains_and_has(void **state)
 	snprintf(q, sizeof(q), "subject:Patient._id=%s", p2[2]);
 	O2(q, 3);
 	O2("subject:Patient.name=smith&code=85354-9", 2);
+	O2("subject:Patient.identifier=urn:mrn|MRN-1&code=8480-6", 0);   /* the chain drives */
+	O2("code=8480-6&subject:Patient.identifier=urn:mrn|MRN-1", 0);   /* the chain probes */
+	O2("code=8480-6&patient.birthdate=ge1980", 1);
 	P2("_has:Observation:patient:code=1234-5", 2);
 	P2("_has:Observation:subject:code=8480-6", 0, 1);
 	P2("_has:Observation:subject:value-quantity=gt140", 1);

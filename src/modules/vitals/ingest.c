@@ -181,8 +181,8 @@ int vitals_parse_object(const char **pp, const char *end, struct vitals_raw *out
 			bit = F_TS;
 			if (p < end && *p == '"') {
 				char t[48];
-				int64_t lo, hi;
-				enum mctime_prec prec;
+				int64_t lo = 0, hi;
+				enum mctime_prec prec = MCT_YEAR;
 				rc = scan_str(&p, end, t, sizeof(t), why);
 				if (!rc && (mctime_parse_fhir(t, &lo, &hi, &prec) || prec < MCT_SECOND || !strchr(t, 'T'))) {
 					*why = "ts must be an instant (YYYY-MM-DDThh:mm:ss[.sss]Z) or epoch milliseconds";

@@ -464,17 +464,27 @@ static bool io_round(struct sub *s, int64_t now)
 		s->close_sent = true;
 		s->close_deadline_us = now + WS_CLOSE_GRACE_US;
 	}
-	while (!s->close_sent && ws_conn_queued(s->ws) < WS_INFLIGHT_MAX) {
-		struct msg *m = sub_pop_locked(s);
-		if (!m)
+	/* Feed wslay in small steps while the socket takes everything; once it would block, EPOLLOUT
+	 * (want_write) brings us back, and what is left waits in the subscriber's bounded queue. */
+	for (;;) {
+		size_t moved = 0;
+		while (!s->close_sent && ws_conn_queued(s->ws) < WS_INFLIGHT_MAX) {
+			struct msg *m = sub_pop_locked(s);
+			if (!m)
+				break;
+			if (ws_conn_send_text(s->ws, m->json, m->len) == MC_OK)
+				atomic_fetch_add(&hub.delivered, 1);
+			msg_unref(m);
+			moved++;
+		}
+		pthread_mutex_unlock(&s->mu);
+		if (ws_conn_io(s->ws) != MC_OK)
+			return false;
+		pthread_mutex_lock(&s->mu);
+		if (!moved || ws_conn_queued(s->ws) || !s->qn)
 			break;
-		if (ws_conn_send_text(s->ws, m->json, m->len) == MC_OK)
-			atomic_fetch_add(&hub.delivered, 1);
-		msg_unref(m);
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (ws_conn_io(s->ws) != MC_OK)
-		return false;
 	if (s->close_sent && now > s->close_deadline_us)
 		return false;
 	io_update(s);

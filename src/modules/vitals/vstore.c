@@ -687,7 +687,8 @@ int vstore_append(struct vstore *v, const struct vitals_sample *s, size_t n)
 		return rc;
 	v->samples += n;
 	v->batches++;
-	if ((v->log_bytes += bytes) >= LOG_BYTES_CHECKPOINT && v->thr_started) {
+	uint64_t logged = atomic_fetch_add(&v->log_bytes, bytes) + bytes;
+	if (logged >= LOG_BYTES_CHECKPOINT && v->thr_started) {
 		pthread_mutex_lock(&v->bg_mu);
 		pthread_cond_signal(&v->bg_cv);
 		pthread_mutex_unlock(&v->bg_mu);
