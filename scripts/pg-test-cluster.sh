@@ -12,8 +12,13 @@
 # Needs the Debian postgresql package (scripts/deps.sh installs it).
 set -e
 DIR=${MEDCORE_PG_DIR:-/tmp/medcore-pg-$(id -u)}
-PORT=${MEDCORE_PG_PORT:-55432}
-URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+# The port: the one this cluster last started on (kept in $DIR/port), else MEDCORE_PG_PORT/55432,
+# moved up to the next free one when another program already listens there.
+PORT=${MEDCORE_PG_PORT:-$(cat "$DIR/port" 2>/dev/null || echo 55432)}
+
+port_free() {
+  python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$1" 2>/dev/null
+}
 
 bindir() {
   for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
@@ -26,7 +31,7 @@ bindir() {
 
 as_owner() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
@@ -35,7 +40,7 @@ as_owner() {
 cmd=${1:-start}
 case "$cmd" in
 url)
-  echo "$URL"
+  echo "postgres://postgres@127.0.0.1:$PORT/postgres"
   ;;
 start)
   BIN=$(bindir)
@@ -48,6 +53,13 @@ start)
     }
   fi
   if ! as_owner "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
+    tries=0
+    while ! port_free "$PORT"; do
+      tries=$((tries + 1))
+      [ $tries -gt 50 ] && { echo "pg-test-cluster: no free port near $PORT" >&2; exit 1; }
+      PORT=$((PORT + 1))
+    done
+    echo "$PORT" >"$DIR/port"
     # max_connections: every test server opens up to (4 writers + 16 readers); ctest runs two at once.
     as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
       -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=64MB" \
@@ -56,7 +68,7 @@ start)
       exit 1
     }
   fi
-  echo "$URL"
+  echo "postgres://postgres@127.0.0.1:$PORT/postgres"
   ;;
 stop)
   BIN=$(bindir)
