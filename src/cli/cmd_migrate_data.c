@@ -1,101 +1,196 @@
 /* cli/cmd_migrate_data.c — `medcore migrate-data --from URL --to URL`: copy a whole medcore database
  * to another one, typically sqlite:PATH -> postgres://... (either direction works).
  *
- * Both databases are brought to this binary's schema first (the source must already be at it: we do
- * not change the source; the target is migrated). The target must be empty (no resources, versions,
- * users or audit records), else nothing is copied (exit 1). Every table is then copied row by row,
- * verbatim: all resource versions, the search-index rows, users, refresh tokens, care teams,
- * break-the-glass grants, the audit chain (seq, timestamps and hashes unchanged, so `medcore audit
- * verify` passes on the target), the MRN counter, settings (the token key: issued tokens stay valid)
- * and, when present, the tables of later migrations listed below. Identity sequences of a PostgreSQL
- * target are moved past the copied keys.
+ * Generic: no list of tables or columns is kept here. The tables come from store_tables() (every
+ * application table of the source, in foreign-key order of the target), the columns from the source's
+ * `SELECT *`, and every value is bound with its runtime type (store_rows_type), so the tables of new
+ * migrations are copied without touching this file.
  *
- * Writes go in units of COPY_BATCH rows, each one durable transaction; a failure part-way leaves a
- * partial target: drop and recreate the target database and run again. Stop the servers writing to
- * the source first (the copy reads one snapshot per table).
- * Exit codes: 0 copied, 1 failed or target not empty, 2 bad usage.
+ * Steps, all inside ONE read snapshot of the source (so the copy is a consistent point in time, and
+ * each table's row count is checked against what was copied):
+ *   1. The source must be at this binary's schema (we never change the source); the target is migrated.
+ *   2. Checks before anything is written: the target must be empty, i.e. every table has no rows except
+ *      tables whose rows the migrations themselves insert (store_table_seeded: mrn_seq's first row);
+ *      every source table must exist in the target with every source column (else: schema mismatch,
+ *      exit 1). A source table missing from the target is tolerated only when it is empty (e.g. the
+ *      vitals tables a PostgreSQL server creates in its main database, migrating to SQLite).
+ *   3. Tables are copied in the target's foreign-key order (parents first). A seeded table is cleared
+ *      first, then copied verbatim like the others: settings (the token key: issued tokens stay valid),
+ *      users and refresh tokens, the audit chain (seq, timestamps and hashes unchanged, so `medcore
+ *      audit verify` passes on the target), the MRN counter, resource versions, search indexes ...
+ *   4. Identity/serial sequences of a PostgreSQL target (found through pg_get_serial_sequence on every
+ *      column of current_schema()) are moved past the copied keys.
+ *
+ * Streaming: a table is read in pages of COPY_PAGE rows by keyset pagination on the key store_tables
+ * reports (its primary key, or a NOT NULL unique key): `SELECT * ... WHERE (k1, k2) > ($1, $2) ORDER BY
+ * k1, k2 LIMIT n`. Within one snapshot keyset pages are exact, each page is one index range scan (no
+ * OFFSET re-reading), and the PostgreSQL backend, which buffers a whole result, holds one page at a
+ * time. A table without such a key (a SQLite rowid table without a declared primary key) is read with
+ * one plain SELECT: SQLite steps it lazily; on PostgreSQL every table medcore creates has a key.
+ * Writes go in units of at most COPY_PAGE rows or COPY_BATCH_BYTES, each one durable transaction; a
+ * failure part-way leaves a partial target: drop and recreate the target database and run again.
+ * Exit codes: 0 copied, 1 failed, target not empty or schema mismatch, 2 bad usage.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "store/store.h"
 
-#define COPY_BATCH 500
+#define COPY_PAGE        500            /* rows per keyset page and per write unit */
+#define COPY_BATCH_BYTES (16u << 20)    /* a write unit also ends after this many value bytes */
+#define MAX_TABLES       4096
+#define MAX_NAME         256
 
-/* cols: the column list; types: one letter per column: i int, r real, t text, b blob. */
-struct table_spec {
-	const char *name, *cols, *types;
+/* One table of one side. Strings owned. */
+struct tab {
+	char *name;
+	char **key;       /* nkey key columns (source side) */
+	int nkey;
+	char **cols;      /* ncols column names of SELECT * */
+	int ncols;
+	int64_t count;
+	bool seeded;      /* target side: the migrations insert rows into it */
 };
 
-static const struct table_spec tables[] = {
-	{"settings", "key, value", "tt"},
-	{"users", "id, username, role, password_hash, active, patient_id, practitioner_id, totp_secret, totp_enabled, "
-		  "totp_last_step, failed_count, locked_until_ms, must_change, created_ms", "ittti tttiiiiii" },
-	{"refresh_tokens", "hash, user_id, family_id, created_ms, expires_ms, used_ms, revoked", "bitiiii"},
-	{"care_team", "patient_id, user_id, active, added_by, added_ms", "tiiti"},
-	{"break_glass", "id, user_id, patient_id, reason, granted_ms, expires_ms, reviewed", "iittiii"},
-	{"resources", "rkey, type, id, version, last_updated_ms, deleted, patient_id", "ittiiit"},
-	{"resource_versions", "rkey, version, last_updated_ms, deleted, json", "iiiit"},
-	{"idx_string", "param, norm, rkey, raw", "ttit"},
-	{"idx_token", "param, code, system, rkey, text", "tttit"},
-	{"idx_date", "param, lo, hi, rkey", "tiii"},
-	{"idx_ref", "param, ref_id, ref_type, rkey", "ttti"},
-	{"idx_number", "param, value, rkey", "tri"},
-	{"idx_quantity", "param, value, system, code, rkey", "trtti"},
-	{"idx_uri", "param, uri, rkey", "tti"},
-	{"audit", "seq, ts_ms, user_id, username, role, action, resource_type, resource_id, patient_id, outcome, "
-		  "request_id, client_ip, reason, prev_hash, hash", "iiitttttti tttbb"},
-	/* later migrations (0007, 0008): copied when both databases have them */
-	{"oauth_clients", "client_id, user_id, name, secret_hash, scopes, active, created_ms", "tittti i"},
-	{"export_jobs", "id, owner_user_id, owner_username, owner_role, owner_patient, owner_scope, kind, group_id, "
-			"types, since_ms, request, status, progress, created_ms, tx_time_ms, finished_ms, output",
-	 "titttttttitttiiit"},
-	{"outbox", "seq, name, patient_id, key, payload, created_ms", "itttti"},
-	{"consumer_offsets", "name, seq, updated_ms", "tii"},
-	{"patient_directory", "patient_id, mrn, family_norm, birth_date, active, updated_seq", "ttttii"},
+struct side {
+	struct store *s;
+	struct tab *v;
+	size_t n;
 };
 
-/* Identity columns of a PostgreSQL target: moved past the copied keys. */
-static const char *const identities[][2] = {
-	{"resources", "rkey"}, {"users", "id"}, {"break_glass", "id"}, {"outbox", "seq"},
-};
-
-/* The type letters without the spaces used above to line them up with long column lists. */
-static void types_of(const char *spec, char *out, size_t outsz)
+static void strv_free(char **v, int n)
 {
-	size_t n = 0;
-	for (; *spec && n + 1 < outsz; spec++)
-		if (*spec != ' ')
-			out[n++] = *spec;
-	out[n] = '\0';
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }
+
+static void side_free(struct side *sd)
+{
+	for (size_t i = 0; i < sd->n; i++) {
+		free(sd->v[i].name);
+		strv_free(sd->v[i].key, sd->v[i].nkey);
+		strv_free(sd->v[i].cols, sd->v[i].ncols);
+	}
+	free(sd->v);
+	sd->v = NULL;
+	sd->n = 0;
+}
+
+static struct tab *side_find(struct side *sd, const char *name)
+{
+	for (size_t i = 0; i < sd->n; i++)
+		if (!strcmp(sd->v[i].name, name))
+			return &sd->v[i];
+	return NULL;
+}
+
+/* Appends "name" as a quoted SQL identifier. */
+static int put_ident(struct buf *b, const char *name)
+{
+	int rc = buf_putc(b, '"');
+	for (const char *p = name; *p && !rc; p++)
+		rc = *p == '"' ? buf_puts(b, "\"\"") : buf_putc(b, *p);
+	return rc ? rc : buf_putc(b, '"');
+}
+
+static char **strv_dup(const char *const *v, int n)
+{
+	char **out = mc_calloc(n ? (size_t)n : 1, sizeof(*out));
+	for (int i = 0; i < n; i++)
+		out[i] = mc_strdup(v[i]);
+	return out;
+}
+
+/* Row count and column names of t (in the unit's snapshot). */
+static int describe(struct store_txn *t, struct tab *tb)
+{
+	struct buf b;
+	buf_init(&b, 4096);
+	buf_puts(&b, "SELECT count(*) FROM ");
+	int rc = put_ident(&b, tb->name);
+	if (!rc)
+		rc = store_query_int(t, buf_str(&b), NULL, 0, &tb->count);
+	buf_reset(&b);
+	buf_puts(&b, "SELECT * FROM ");
+	put_ident(&b, tb->name);
+	buf_puts(&b, " LIMIT 0");
+	struct store_rows *r = NULL;
+	if (!rc)
+		rc = store_query(t, buf_str(&b), NULL, 0, &r);
+	buf_release(&b);
+	if (rc)
+		return rc;
+	int n = store_rows_ncols(r);
+	for (int i = 0; i < n; i++) {
+		const char *c = store_rows_colname(r, i);
+		if (!c || strlen(c) >= MAX_NAME) {
+			rc = MC_EINTERNAL;
+			break;
+		}
+		tb->cols = mc_realloc(tb->cols, (size_t)(tb->ncols + 1) * sizeof(*tb->cols));
+		tb->cols[tb->ncols++] = mc_strdup(c);
+	}
+	store_rows_close(r);
+	return rc;
+}
+
+struct list_ctx {
+	struct side *sd;
+	struct store_txn *t;
+};
+
+static int on_table(const struct store_table *table, void *arg)
+{
+	struct list_ctx *c = arg;
+	struct side *sd = c->sd;
+	if (sd->n >= MAX_TABLES || strlen(table->name) >= MAX_NAME)
+		return MC_ETOOBIG;
+	sd->v = mc_realloc(sd->v, (sd->n + 1) * sizeof(*sd->v));
+	struct tab *tb = &sd->v[sd->n++];
+	memset(tb, 0, sizeof(*tb));
+	tb->name = mc_strdup(table->name);
+	tb->key = strv_dup(table->key, table->nkey);
+	tb->nkey = table->nkey;
+	tb->seeded = store_table_seeded(sd->s, table->name);
+	return describe(c->t, tb);
+}
+
+static int unit_list(struct store_txn *t, void *arg)
+{
+	struct list_ctx c = {arg, t};
+	return store_tables(t, on_table, &c);
+}
+
+/* ---- copying one table -------------------------------------------------------------------------- */
 
 struct batch {
 	struct store *dst;
 	const char *insert;
-	size_t ncols, nrows;
-	struct store_arg *args;   /* nrows * ncols; text/blob bytes malloc'd */
+	int ncols;
+	size_t nrows, bytes;
+	struct store_arg *args;   /* COPY_PAGE * ncols; text/blob bytes malloc'd */
 	int64_t copied;
-	int rc;
 };
 
-static void batch_clear(struct batch *b)
+static void args_free(struct store_arg *a, size_t n)
 {
-	for (size_t i = 0; i < b->nrows * b->ncols; i++)
-		if (b->args[i].type == STORE_TEXT || b->args[i].type == STORE_BLOB)
-			free((void *)b->args[i].p);
-	b->nrows = 0;
+	for (size_t i = 0; i < n; i++)
+		if (a[i].type == STORE_TEXT || a[i].type == STORE_BLOB)
+			free((void *)a[i].p);
+	memset(a, 0, n * sizeof(*a));
 }
 
 static int unit_insert(struct store_txn *t, void *arg)
 {
 	struct batch *b = arg;
 	for (size_t r = 0; r < b->nrows; r++) {
-		int rc = store_exec(t, b->insert, b->args + r * b->ncols, b->ncols);
+		int rc = store_exec(t, b->insert, b->args + r * (size_t)b->ncols, (size_t)b->ncols);
 		if (rc)
 			return rc;
 	}
@@ -109,138 +204,328 @@ static int batch_flush(struct batch *b)
 	int rc = store_write(b->dst, unit_insert, b);
 	if (rc == MC_OK)
 		b->copied += (int64_t)b->nrows;
-	batch_clear(b);
+	args_free(b->args, b->nrows * (size_t)b->ncols);
+	b->nrows = 0;
+	b->bytes = 0;
 	return rc;
 }
 
-struct copy_ctx {
-	const struct table_spec *spec;
-	const char *types;
-	struct batch *b;
-};
-
-static int unit_copy(struct store_txn *t, void *arg)
+/* The current row's value of col as an owned argument (its runtime type, bytes copied). */
+static struct store_arg value_of(struct store_rows *r, int col, size_t *bytes)
 {
-	struct copy_ctx *c = arg;
-	char sql[1024];
-	snprintf(sql, sizeof(sql), "SELECT %s FROM %s", c->spec->cols, c->spec->name);
-	struct store_rows *rows;
-	int rc = store_query(t, sql, NULL, 0, &rows);
-	if (rc)
-		return rc;
-	int st;
-	while ((st = store_rows_next(rows)) == 1) {
-		struct store_arg *a = c->b->args + c->b->nrows * c->b->ncols;
-		for (size_t i = 0; i < c->b->ncols; i++) {
-			int col = (int)i;
-			if (store_rows_null(rows, col)) {
-				a[i] = SA_NULL();
-				continue;
-			}
-			switch (c->types[i]) {
-			case 'i':
-				a[i] = SA_INT(store_rows_int(rows, col));
-				break;
-			case 'r':
-				a[i] = SA_REAL(store_rows_real(rows, col));
-				break;
-			case 'b': {
-				size_t n = 0;
-				const void *p = store_rows_blob(rows, col, &n);
-				void *copy = mc_malloc(n ? n : 1);
-				if (n)
-					memcpy(copy, p, n);
-				a[i] = SA_BLOB(copy, n);
-				break;
-			}
-			default: {
-				size_t n = 0;
-				const void *p = store_rows_blob(rows, col, &n);   /* the text's bytes */
-				char *copy = mc_malloc(n + 1);
-				if (n)
-					memcpy(copy, p, n);
-				copy[n] = '\0';
-				a[i] = SA_TEXTN(copy, n);
-				break;
-			}
-			}
+	size_t n = 0;
+	const void *p;
+	switch (store_rows_type(r, col)) {
+	case STORE_INT:
+		return SA_INT(store_rows_int(r, col));
+	case STORE_REAL:
+		return SA_REAL(store_rows_real(r, col));
+	case STORE_BLOB: {
+		p = store_rows_blob(r, col, &n);
+		void *copy = mc_malloc(n ? n : 1);
+		if (n)
+			memcpy(copy, p, n);
+		*bytes += n;
+		return SA_BLOB(copy, n);
+	}
+	case STORE_TEXT: {
+		p = store_rows_blob(r, col, &n);   /* the text's exact bytes */
+		char *copy = mc_malloc(n + 1);
+		if (n)
+			memcpy(copy, p, n);
+		copy[n] = '\0';
+		*bytes += n;
+		return SA_TEXTN(copy, n);
+	}
+	default:
+		return SA_NULL();
+	}
+}
+
+/* Copies src table tb into the target, page by page, in the source unit t. */
+static int copy_table(struct store_txn *t, const struct tab *tb, struct batch *b)
+{
+	/* Where the key columns are in SELECT *; no usable key: one plain SELECT. */
+	int keypos[64], nkey = tb->nkey <= 64 ? tb->nkey : 0;
+	for (int k = 0; k < nkey; k++) {
+		keypos[k] = -1;
+		for (int i = 0; i < tb->ncols; i++)
+			if (!strcmp(tb->cols[i], tb->key[k]))
+				keypos[k] = i;
+		if (keypos[k] < 0)
+			nkey = 0;
+	}
+	struct buf first, next;
+	buf_init(&first, 1u << 16);
+	buf_init(&next, 1u << 16);
+	buf_puts(&first, "SELECT * FROM ");
+	put_ident(&first, tb->name);
+	if (nkey) {
+		buf_puts(&next, buf_str(&first));
+		buf_puts(&next, " WHERE (");
+		for (int k = 0; k < nkey; k++) {
+			buf_puts(&next, k ? ", " : "");
+			put_ident(&next, tb->key[k]);
 		}
-		c->b->nrows++;
-		if (c->b->nrows == COPY_BATCH) {
-			rc = batch_flush(c->b);
-			if (rc)
-				break;
+		buf_puts(&next, ") > (");
+		for (int k = 0; k < nkey; k++)
+			buf_printf(&next, "%s$%d", k ? ", " : "", k + 1);
+		buf_puts(&next, ")");
+		struct buf order;
+		buf_init(&order, 1u << 16);
+		buf_puts(&order, " ORDER BY ");
+		for (int k = 0; k < nkey; k++) {
+			buf_puts(&order, k ? ", " : "");
+			put_ident(&order, tb->key[k]);
+		}
+		buf_printf(&order, " LIMIT %d", COPY_PAGE);
+		buf_puts(&first, buf_str(&order));
+		int brc = buf_puts(&next, buf_str(&order));
+		buf_release(&order);
+		if (brc) {
+			buf_release(&first);
+			buf_release(&next);
+			return brc;
 		}
 	}
-	store_rows_close(rows);
-	if (rc)
-		return rc;
-	if (st < 0)
-		return -st;
-	return batch_flush(c->b);
+	struct store_arg last[64];
+	memset(last, 0, sizeof(last));
+	int rc = MC_OK;
+	for (bool more = true, paged = false; more && !rc; paged = true) {
+		struct store_rows *r;
+		rc = store_query(t, paged ? buf_str(&next) : buf_str(&first), last, paged ? (size_t)nkey : 0, &r);
+		if (rc)
+			break;
+		int st, got = 0;
+		while ((st = store_rows_next(r)) == 1) {
+			got++;
+			struct store_arg *a = b->args + b->nrows * (size_t)b->ncols;
+			for (int i = 0; i < b->ncols; i++)
+				a[i] = value_of(r, i, &b->bytes);
+			if (nkey) {   /* the page's last key, for the next page */
+				args_free(last, (size_t)nkey);
+				size_t ignored = 0;
+				for (int k = 0; k < nkey; k++)
+					last[k] = value_of(r, keypos[k], &ignored);
+			}
+			b->nrows++;
+			if (b->nrows == COPY_PAGE || b->bytes >= COPY_BATCH_BYTES) {
+				rc = batch_flush(b);
+				if (rc)
+					break;
+			}
+		}
+		store_rows_close(r);
+		if (!rc && st < 0)
+			rc = -st;
+		more = nkey && got == COPY_PAGE;
+	}
+	if (!rc)
+		rc = batch_flush(b);
+	args_free(last, (size_t)nkey);
+	buf_release(&first);
+	buf_release(&next);
+	return rc;
 }
 
-struct probe {
-	const char *sql;
-	const char *table;
-	int64_t count;
-	bool exists;
+/* ---- the whole copy --------------------------------------------------------------------------- */
+
+struct job {
+	struct store *src, *dst;
+	struct side s, d;   /* the source's and the target's tables */
 };
 
-static int unit_probe(struct store_txn *t, void *arg)
+static int unit_clear(struct store_txn *t, void *arg)
 {
-	struct probe *p = arg;
-	struct store_arg a = SA_TEXT(p->table);
-	int64_t one = 0;
-	int rc = store_query_int(t, p->sql, &a, 1, &one);
-	if (rc == MC_ENOTFOUND)
-		return MC_OK;
-	if (rc)
+	struct buf b;
+	buf_init(&b, 4096);
+	buf_puts(&b, "DELETE FROM ");
+	int rc = put_ident(&b, arg);
+	if (!rc)
+		rc = store_exec(t, buf_str(&b), NULL, 0);
+	buf_release(&b);
+	return rc;
+}
+
+/* Checks before anything is written; 0 = go. */
+static int preflight(struct job *j)
+{
+	for (size_t i = 0; i < j->d.n; i++) {
+		const struct tab *d = &j->d.v[i];
+		if (d->count && !d->seeded) {
+			fprintf(stderr, "medcore migrate-data: the target is not empty (%s has %lld rows); nothing copied\n",
+				d->name, (long long)d->count);
+			return 1;
+		}
+	}
+	int bad = 0;
+	for (size_t i = 0; i < j->s.n; i++) {
+		const struct tab *s = &j->s.v[i];
+		const struct tab *d = side_find(&j->d, s->name);
+		if (!d) {
+			if (s->count) {
+				fprintf(stderr, "medcore migrate-data: schema mismatch: the target has no table %s (%lld rows "
+						"in the source)\n", s->name, (long long)s->count);
+				bad = 1;
+			} else {
+				printf("skipped %-22s (empty; the target has no such table)\n", s->name);
+			}
+			continue;
+		}
+		if (s->ncols > 999) {
+			fprintf(stderr, "medcore migrate-data: %s has too many columns\n", s->name);
+			bad = 1;
+		}
+		for (int c = 0; c < s->ncols; c++) {
+			bool found = false;
+			for (int k = 0; k < d->ncols && !found; k++)
+				found = !strcmp(s->cols[c], d->cols[k]);
+			if (!found) {
+				fprintf(stderr, "medcore migrate-data: schema mismatch: the target's %s has no column %s\n",
+					s->name, s->cols[c]);
+				bad = 1;
+			}
+		}
+	}
+	if (bad)
+		fprintf(stderr, "medcore migrate-data: nothing copied (are both databases at this binary's schema?)\n");
+	return bad;
+}
+
+static int copy_one(struct job *j, struct store_txn *t, const struct tab *s, const struct tab *d)
+{
+	if (d->count) {   /* seeded by the migrations: replaced by the source's rows */
+		int rc = store_write(j->dst, unit_clear, d->name);
+		if (rc) {
+			fprintf(stderr, "medcore migrate-data: clearing %s: %s\n", d->name, mc_wire_code(rc));
+			return rc;
+		}
+	}
+	struct buf ins;
+	buf_init(&ins, 1u << 20);
+	buf_puts(&ins, "INSERT INTO ");
+	put_ident(&ins, s->name);
+	buf_puts(&ins, " (");
+	for (int c = 0; c < s->ncols; c++) {
+		buf_puts(&ins, c ? ", " : "");
+		put_ident(&ins, s->cols[c]);
+	}
+	buf_puts(&ins, ") VALUES (");
+	for (int c = 0; c < s->ncols; c++)
+		buf_printf(&ins, "%s$%d", c ? ", " : "", c + 1);
+	int rc = buf_puts(&ins, ")");
+	if (rc) {
+		buf_release(&ins);
+		fprintf(stderr, "medcore migrate-data: %s: statement too long\n", s->name);
 		return rc;
-	p->exists = true;
-	char sql[128];
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", p->table);
-	return store_query_int(t, sql, NULL, 0, &p->count);
+	}
+	struct batch b = {.dst = j->dst, .insert = buf_str(&ins), .ncols = s->ncols};
+	b.args = mc_calloc((size_t)COPY_PAGE * (size_t)(s->ncols ? s->ncols : 1), sizeof(*b.args));
+	rc = copy_table(t, s, &b);
+	args_free(b.args, b.nrows * (size_t)b.ncols);
+	free(b.args);
+	buf_release(&ins);
+	if (rc) {
+		fprintf(stderr, "medcore migrate-data: copying %s failed after %lld rows: %s\n", s->name,
+			(long long)b.copied, mc_wire_code(rc));
+		return rc;
+	}
+	if (b.copied != s->count) {   /* one snapshot: cannot differ unless a key was unusable */
+		fprintf(stderr, "medcore migrate-data: %s: %lld rows counted, %lld copied\n", s->name,
+			(long long)s->count, (long long)b.copied);
+		return MC_EINTERNAL;
+	}
+	printf("copied %-22s %lld rows\n", s->name, (long long)b.copied);
+	return MC_OK;
 }
 
-/* Whether table exists in s, and its row count. */
-static int probe_table(struct store *s, const char *table, bool *exists, int64_t *count)
-{
-	struct probe p = {.table = table};
-	p.sql = !strcmp(store_backend_name(s), "postgres")
-			? "SELECT 1 WHERE to_regclass($1::text) IS NOT NULL"
-			: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1";
-	int rc = store_read(s, unit_probe, &p);
-	*exists = p.exists;
-	*count = p.count;
-	return rc;
-}
-
-static int unit_mrn_read(struct store_txn *t, void *arg)
-{
-	return store_query_int(t, "SELECT next FROM mrn_seq WHERE id = 1", NULL, 0, arg);
-}
-
-static int unit_mrn_write(struct store_txn *t, void *arg)
-{
-	struct store_arg a = SA_INT(*(int64_t *)arg);
-	int rc = store_exec(t, "INSERT INTO mrn_seq (id, next) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET next = $1", &a,
-			    1);
-	return rc;
-}
-
+/* PostgreSQL target: every identity/serial column's sequence goes past the copied keys. */
 static int unit_sequences(struct store_txn *t, void *arg)
 {
 	(void)arg;
-	for (size_t i = 0; i < sizeof(identities) / sizeof(identities[0]); i++) {
-		char sql[512];
-		snprintf(sql, sizeof(sql),
-			 "SELECT setval(pg_get_serial_sequence('%s', '%s'), COALESCE((SELECT max(%s) FROM %s), 0) + 1, false) "
-			 "WHERE to_regclass('%s') IS NOT NULL",
-			 identities[i][0], identities[i][1], identities[i][1], identities[i][0], identities[i][0]);
-		int rc = store_exec(t, sql, NULL, 0);
+	static const char SQL_SEQS[] =
+		"SELECT pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname),"
+		" c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+		" JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND a.attnum > 0"
+		" AND NOT a.attisdropped"
+		" AND pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname)"
+		" IS NOT NULL ORDER BY 2, 3";
+	struct store_rows *r;
+	int rc = store_query(t, SQL_SEQS, NULL, 0, &r);
+	if (rc)
+		return rc;
+	struct buf sql;
+	buf_init(&sql, 1u << 16);
+	char **seqs = NULL, **stmts = NULL;
+	int nseq = 0, nstmt = 0, st;
+	while ((st = store_rows_next(r)) == 1) {
+		buf_reset(&sql);
+		buf_puts(&sql, "SELECT setval($1::regclass, COALESCE((SELECT max(");
+		put_ident(&sql, store_rows_text(r, 2));
+		buf_puts(&sql, ") FROM ");
+		put_ident(&sql, store_rows_text(r, 1));
+		rc = buf_puts(&sql, "), 0) + 1, false)");
+		if (rc)
+			break;
+		char *one = mc_strdup(buf_str(&sql));
+		stmts = mc_realloc(stmts, (size_t)(nstmt + 1) * sizeof(*stmts));
+		stmts[nstmt++] = one;
+		char *seq = mc_strdup(store_rows_text(r, 0));
+		seqs = mc_realloc(seqs, (size_t)(nseq + 1) * sizeof(*seqs));
+		seqs[nseq++] = seq;
+	}
+	store_rows_close(r);
+	if (!rc && st < 0)
+		rc = -st;
+	for (int i = 0; i < nstmt && !rc; i++) {
+		struct store_arg a = SA_TEXT(seqs[i]);
+		int64_t v;
+		rc = store_query_int(t, stmts[i], &a, 1, &v);
+	}
+	strv_free(seqs, nseq);
+	strv_free(stmts, nstmt);
+	buf_release(&sql);
+	return rc;
+}
+
+static int unit_target_list(struct store_txn *t, void *arg)
+{
+	return unit_list(t, &((struct job *)arg)->d);
+}
+
+/* The whole job, in one read unit (one snapshot) of the source. */
+static int unit_job(struct store_txn *t, void *arg)
+{
+	struct job *j = arg;
+	int rc = unit_list(t, &j->s);
+	if (rc) {
+		fprintf(stderr, "medcore migrate-data: cannot list the source's tables: %s\n", mc_wire_code(rc));
+		return rc;
+	}
+	rc = store_read(j->dst, unit_target_list, j);
+	if (rc) {
+		fprintf(stderr, "medcore migrate-data: cannot list the target's tables: %s\n", mc_wire_code(rc));
+		return rc;
+	}
+	if (preflight(j))
+		return MC_EINVAL;
+	/* The target's order: parents before the tables whose foreign keys reference them. */
+	for (size_t i = 0; i < j->d.n; i++) {
+		const struct tab *s = side_find(&j->s, j->d.v[i].name);
+		if (!s)
+			continue;
+		rc = copy_one(j, t, s, &j->d.v[i]);
 		if (rc)
 			return rc;
+	}
+	if (!strcmp(store_backend_name(j->dst), "postgres")) {
+		rc = store_write(j->dst, unit_sequences, NULL);
+		if (rc) {
+			fprintf(stderr, "medcore migrate-data: moving the target's sequences: %s\n", mc_wire_code(rc));
+			return rc;
+		}
+		printf("moved the target's identity sequences past the copied keys\n");
 	}
 	return MC_OK;
 }
@@ -249,9 +534,11 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: medcore migrate-data --from URL --to URL\n\n"
-		"Copies a whole medcore database (every resource version, search indexes, users, tokens, care\n"
-		"teams, the audit chain verbatim, the MRN counter) into an EMPTY target database, which is\n"
-		"migrated to this binary's schema first. Stop the servers using the source before copying.\n\n"
+		"Copies every table of a medcore database (resource versions, search indexes, users, tokens,\n"
+		"care teams, the audit chain verbatim, the MRN counter, and the tables of every module) into an\n"
+		"EMPTY target database, which is migrated to this binary's schema first. The copy is one\n"
+		"consistent snapshot of the source. The vitals samples of a SQLite site live in their own\n"
+		"database (<db>-vitals.db) and are not part of it.\n\n"
 		"  --from URL   source, e.g. sqlite:medcore.db (must be at this binary's schema: medcore migrate)\n"
 		"  --to URL     target, e.g. postgres://medcore:PASSWORD@db.internal:5432/medcore\n"
 		"  --help       this text\n");
@@ -310,88 +597,14 @@ int cmd_migrate_data(int argc, char **argv)
 		store_close(src);
 		return 1;
 	}
-	int ret = 1;
-	static const char *const must_be_empty[] = {"resources", "resource_versions", "users", "audit"};
-	for (size_t i = 0; i < sizeof(must_be_empty) / sizeof(must_be_empty[0]); i++) {
-		bool ex;
-		int64_t n = 0;
-		rc = probe_table(dst, must_be_empty[i], &ex, &n);
-		if (rc || n) {
-			if (rc)
-				fprintf(stderr, "medcore migrate-data: cannot read the target: %s\n", mc_wire_code(rc));
-			else
-				fprintf(stderr, "medcore migrate-data: the target is not empty (%s has %lld rows); nothing copied\n",
-					must_be_empty[i], (long long)n);
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-		const struct table_spec *spec = &tables[i];
-		bool in_src, in_dst;
-		int64_t nsrc = 0, ndst = 0;
-		rc = probe_table(src, spec->name, &in_src, &nsrc);
-		if (!rc)
-			rc = probe_table(dst, spec->name, &in_dst, &ndst);
-		if (rc) {
-			fprintf(stderr, "medcore migrate-data: %s: %s\n", spec->name, mc_wire_code(rc));
-			goto out;
-		}
-		if (!in_src || !in_dst) {
-			if (in_src && nsrc) {
-				fprintf(stderr, "medcore migrate-data: %s: the target has no such table\n", spec->name);
-				goto out;
-			}
-			continue;
-		}
-		if (ndst) {
-			fprintf(stderr, "medcore migrate-data: the target's %s is not empty; stopping\n", spec->name);
-			goto out;
-		}
-		char types[64];
-		types_of(spec->types, types, sizeof(types));
-		size_t ncols = strlen(types), commas = 0;
-		for (const char *p = spec->cols; *p; p++)
-			commas += *p == ',';
-		if (ncols != commas + 1) {   /* a table spec out of step with its column list */
-			fprintf(stderr, "medcore migrate-data: internal error: %s spec\n", spec->name);
-			goto out;
-		}
-		char insert[1536], ph[512];
-		size_t off = 0;
-		for (size_t k = 0; k < ncols; k++)
-			off += (size_t)snprintf(ph + off, sizeof(ph) - off, "%s$%zu", k ? ", " : "", k + 1);
-		snprintf(insert, sizeof(insert), "INSERT INTO %s (%s) VALUES (%s)", spec->name, spec->cols, ph);
-		struct batch b = {.dst = dst, .insert = insert, .ncols = ncols};
-		b.args = mc_calloc(COPY_BATCH * ncols, sizeof(*b.args));
-		struct copy_ctx c = {spec, types, &b};
-		rc = store_read(src, unit_copy, &c);
-		batch_clear(&b);
-		free(b.args);
-		if (rc) {
-			fprintf(stderr, "medcore migrate-data: copying %s failed after %lld rows: %s\n", spec->name,
-				(long long)b.copied, mc_wire_code(rc));
-			goto out;
-		}
-		if (b.copied != nsrc)
-			fprintf(stderr, "medcore migrate-data: warning: %s had %lld rows when counted, %lld copied (is a "
-					"server still writing to the source?)\n", spec->name, (long long)nsrc, (long long)b.copied);
-		printf("copied %-18s %lld rows\n", spec->name, (long long)b.copied);
-	}
-	int64_t next = 1;
-	rc = store_read(src, unit_mrn_read, &next);
-	if (rc == MC_OK || rc == MC_ENOTFOUND)
-		rc = store_write(dst, unit_mrn_write, &next);
-	if (rc == MC_OK && !strcmp(store_backend_name(dst), "postgres"))
-		rc = store_write(dst, unit_sequences, NULL);
-	if (rc) {
-		fprintf(stderr, "medcore migrate-data: MRN counter / sequences: %s\n", mc_wire_code(rc));
-		goto out;
-	}
-	printf("copied mrn counter (next %lld)\nmigrate-data: done (%.*s -> %.*s)\n", (long long)next, scheme_len(from),
-	       from, scheme_len(to), to);
-	ret = 0;
-out:
+	struct job j = {.src = src, .dst = dst, .s = {.s = src}, .d = {.s = dst}};
+	rc = store_read(src, unit_job, &j);
+	side_free(&j.s);
+	side_free(&j.d);
 	store_close(src);
 	store_close(dst);
-	return ret;
+	if (rc)
+		return 1;
+	printf("migrate-data: done (%.*s -> %.*s)\n", scheme_len(from), from, scheme_len(to), to);
+	return 0;
 }

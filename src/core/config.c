@@ -92,7 +92,7 @@ static int set(struct mc_config *c, const struct setting *s, const char *v, char
 
 void config_defaults(struct mc_config *c)
 {
-	char err[16];
+	char err[160];   /* defaults are valid: never filled, but sized like the rest */
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < NSET; i++)
 		set(c, &settings[i], settings[i].dflt, err, sizeof(err), "default");

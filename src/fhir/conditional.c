@@ -211,22 +211,15 @@ static const char *query_of(struct req *r)
 	return q;
 }
 
+/* {type} as the single-resource routes check it (404 unknown, 405 AuditEvent). */
 static int cond_type(struct req *r, const char **type)
 {
-	const char *t = req_param(r, "type");
-	if (!t || !fhir_type_is_resource(t))
-		return req_fail(r, MC_ENOTFOUND, "Unknown resource type", NULL, NULL);
-	if (!strcmp(t, "AuditEvent"))
-		return req_fail(r, MC_EMETHOD, "AuditEvent is served by the audit API (/api/v1/audit), read-only", NULL,
-				NULL);
-	*type = t;
-	r->audit.resource_type = t;
-	return MC_OK;
+	return fhir_rest_check_type(r, type);
 }
 
 int fhir_h_cond_update(struct req *r, struct reply *rep)
 {
-	const char *type;
+	const char *type = NULL;
 	int rc = cond_type(r, &type);
 	if (rc)
 		return rc;
@@ -268,7 +261,7 @@ int fhir_h_cond_update(struct req *r, struct reply *rep)
 
 int fhir_h_cond_delete(struct req *r, struct reply *rep)
 {
-	const char *type;
+	const char *type = NULL;
 	int rc = cond_type(r, &type);
 	if (rc)
 		return rc;

@@ -40,6 +40,7 @@ static enum auth_access read_level(const char *type)
 static int check_type(struct req *r, const char **type)
 {
 	const char *t = req_param(r, "type");
+	*type = NULL;
 	if (!t || !fhir_type_is_resource(t) || !strcmp(t, "AuditEvent"))
 		return req_fail(r, MC_ENOTFOUND, "Unknown resource type", NULL, NULL);
 	*type = t;
@@ -50,6 +51,7 @@ static int check_type(struct req *r, const char **type)
 static int check_id(struct req *r, const char **id)
 {
 	const char *v = req_param(r, "id");
+	*id = NULL;
 	if (!v || !mcid_valid_fhir_id(v))
 		return req_fail(r, MC_ENOTFOUND, "Resource not found", NULL, NULL);
 	*id = v;
@@ -135,7 +137,7 @@ json_t *fhir_validate_outcome(const json_t *res, const char *type, const char *i
 /* The body is the resource, or a Parameters with "resource" (and optionally "mode"). */
 static int h_validate(struct req *r, struct reply *rep)
 {
-	const char *type, *id = NULL;
+	const char *type = NULL, *id = NULL;
 	int rc = check_type(r, &type);
 	if (rc)
 		return rc;
@@ -293,14 +295,14 @@ static int h_meta_system(struct req *r, struct reply *rep)
 
 static int h_meta_type(struct req *r, struct reply *rep)
 {
-	const char *type;
+	const char *type = NULL;
 	int rc = check_type(r, &type);
 	return rc ? rc : do_meta(r, rep, type, NULL);
 }
 
 static int h_meta_instance(struct req *r, struct reply *rep)
 {
-	const char *type, *id;
+	const char *type = NULL, *id = NULL;
 	int rc = check_type(r, &type);
 	rc = rc ? rc : check_id(r, &id);
 	return rc ? rc : do_meta(r, rep, type, id);
@@ -446,7 +448,7 @@ static int everything_types(struct req *r, const char *list, const char ***out)
 
 static int h_everything(struct req *r, struct reply *rep)
 {
-	const char *type, *id;
+	const char *type = NULL, *id = NULL;
 	int rc = check_type(r, &type);
 	if (rc)
 		return rc;

@@ -112,6 +112,7 @@ static enum auth_access access_level(const char *type, bool write)
 static int check_type(struct req *r, const char **type)
 {
 	const char *t = req_param(r, "type");
+	*type = NULL;
 	if (!t || !fhir_type_is_resource(t))
 		return req_fail(r, MC_ENOTFOUND, "Unknown resource type", NULL, NULL);
 	if (!strcmp(t, "AuditEvent"))
@@ -125,6 +126,7 @@ static int check_type(struct req *r, const char **type)
 static int check_id(struct req *r, const char **id)
 {
 	const char *v = req_param(r, "id");
+	*id = NULL;
 	if (!v || !mcid_valid_fhir_id(v))
 		return req_fail(r, MC_ENOTFOUND, "Resource not found", NULL, NULL);
 	*id = v;

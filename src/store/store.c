@@ -10,7 +10,9 @@
  */
 #include "store/store.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -134,6 +136,192 @@ void store_rows_close(struct store_rows *r)
 }
 
 int64_t store_changes(struct store_txn *t) { return t->be->changes(t); }
+
+int store_rows_ncols(struct store_rows *r) { return r->be->rows_ncols(r); }
+const char *store_rows_colname(struct store_rows *r, int col) { return r->be->rows_colname(r, col); }
+enum store_type store_rows_type(struct store_rows *r, int col) { return r->be->rows_type(r, col); }
+
+/* ---- table listing --------------------------------------------------------------------------- */
+
+struct store_tinfo *store_tlist_find(struct store_tlist *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i].name, name))
+			return &l->v[i];
+	return NULL;
+}
+
+struct store_tinfo *store_tlist_add(struct store_tlist *l, const char *name)
+{
+	struct store_tinfo *e = store_tlist_find(l, name);
+	if (e)
+		return e;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 32;
+		l->v = mc_realloc(l->v, l->cap * sizeof(*l->v));
+	}
+	e = &l->v[l->n++];
+	memset(e, 0, sizeof(*e));
+	e->name = mc_strdup(name);
+	return e;
+}
+
+void store_tlist_push(char ***arr, int *n, const char *s)
+{
+	*arr = mc_realloc(*arr, (size_t)(*n + 1) * sizeof(**arr));
+	(*arr)[(*n)++] = mc_strdup(s);
+}
+
+static void strv_free(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void store_tlist_free(struct store_tlist *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].name);
+		strv_free(l->v[i].key, l->v[i].nkey);
+		strv_free(l->v[i].refs, l->v[i].nrefs);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int tinfo_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct store_tinfo *)a)->name, ((const struct store_tinfo *)b)->name);
+}
+
+/* Whether every table e references (but itself, or tables not listed) is already done. */
+static bool refs_done(struct store_tlist *l, const struct store_tinfo *e, const bool *done)
+{
+	for (int k = 0; k < e->nrefs; k++) {
+		if (!strcmp(e->refs[k], e->name))
+			continue;
+		struct store_tinfo *p = store_tlist_find(l, e->refs[k]);
+		if (p && !done[p - l->v])
+			return false;
+	}
+	return true;
+}
+
+int store_tables(struct store_txn *t, store_table_fn *cb, void *arg)
+{
+	struct store_tlist l = {0};
+	int rc = t->be->tables(t, &l);
+	if (rc) {
+		store_tlist_free(&l);
+		return rc;
+	}
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), tinfo_cmp);
+	/* Parents first: repeatedly the first (by name) table whose referenced tables are all out; a
+	 * cycle is broken at its first table by name. Quadratic, fine for a schema's few hundred tables. */
+	bool *done = mc_calloc(l.n ? l.n : 1, sizeof(*done));
+	for (size_t out = 0; out < l.n && !rc; out++) {
+		size_t pick = l.n, first = l.n;
+		for (size_t i = 0; i < l.n; i++) {
+			if (done[i])
+				continue;
+			if (first == l.n)
+				first = i;
+			if (refs_done(&l, &l.v[i], done)) {
+				pick = i;
+				break;
+			}
+		}
+		if (pick == l.n)
+			pick = first;
+		done[pick] = true;
+		struct store_table tb = {l.v[pick].name, (const char *const *)l.v[pick].key, l.v[pick].nkey};
+		rc = cb(&tb, arg);
+	}
+	free(done);
+	store_tlist_free(&l);
+	return rc;
+}
+
+/* The next word of SQL text at *p (letters, digits, _, $, or a "quoted identifier" without its
+ * quotes), skipping blanks, punctuation, comments and string literals. *len = 0 at the end. */
+static const char *sql_word(const char **p, size_t *len)
+{
+	const char *s = *p;
+	for (;;) {
+		if (!*s) {
+			*len = 0;
+			*p = s;
+			return s;
+		}
+		if (s[0] == '-' && s[1] == '-') {
+			while (*s && *s != '\n')
+				s++;
+		} else if (s[0] == '/' && s[1] == '*') {
+			const char *e = strstr(s + 2, "*/");
+			s = e ? e + 2 : s + strlen(s);
+		} else if (*s == '\'') {
+			s++;
+			while (*s && !(*s == '\'' && s[1] != '\''))
+				s += *s == '\'' ? 2 : 1;   /* '' is a quote inside the literal */
+			if (*s)
+				s++;
+		} else if (*s == '"') {
+			const char *b = ++s;
+			while (*s && *s != '"')
+				s++;
+			*len = (size_t)(s - b);
+			*p = *s ? s + 1 : s;
+			return b;
+		} else if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+			   *s == '_' || *s == '$') {
+			const char *b = s;
+			while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+			       *s == '_' || *s == '$')
+				s++;
+			*len = (size_t)(s - b);
+			*p = s;
+			return b;
+		} else {
+			s++;
+		}
+	}
+}
+
+static bool word_is(const char *w, size_t n, const char *kw)
+{
+	return strlen(kw) == n && !strncasecmp(w, kw, n);
+}
+
+bool store_table_seeded(const struct store *s, const char *table)
+{
+	size_t tl = strlen(table);
+	for (unsigned i = 0; i < store_migrations_count; i++) {
+		const struct store_migration *m = &store_migrations[i];
+		if (strcmp(m->backend, s->be->name))
+			continue;
+		const char *p = m->sql;
+		size_t n;
+		const char *w;
+		/* INSERT [OR word] INTO name */
+		while ((w = sql_word(&p, &n)), n) {
+			if (!word_is(w, n, "INSERT"))
+				continue;
+			w = sql_word(&p, &n);
+			if (word_is(w, n, "OR")) {
+				sql_word(&p, &n);
+				w = sql_word(&p, &n);
+			}
+			if (!word_is(w, n, "INTO"))
+				continue;
+			w = sql_word(&p, &n);
+			if (n == tl && !strncasecmp(w, table, n))
+				return true;
+		}
+	}
+	return false;
+}
 
 int store_query_int(struct store_txn *t, const char *sql, const struct store_arg *args, size_t n, int64_t *out)
 {

@@ -92,12 +92,40 @@ const char *store_rows_text(struct store_rows *r, int col);
 const void *store_rows_blob(struct store_rows *r, int col, size_t *len);
 /* NULL is fine. Rows left open are closed for the caller when its unit of work returns. */
 void store_rows_close(struct store_rows *r);
+/* Result shape, for generic copies (medcore migrate-data). ncols and colname are valid before the first
+ * step, even for a result without rows; colname is borrowed until close (NULL for a column out of range).
+ * store_rows_type is the type of the current row's value: SQLite its storage class; PostgreSQL from the
+ * column's type: int2/int4/int8 INT, float4/float8/numeric REAL, bytea BLOB, anything else TEXT (read it
+ * with store_rows_blob for its exact bytes), and STORE_NULL for SQL NULL, a column out of range or no
+ * current row. */
+int store_rows_ncols(struct store_rows *r);
+const char *store_rows_colname(struct store_rows *r, int col);
+enum store_type store_rows_type(struct store_rows *r, int col);
 int64_t store_changes(struct store_txn *t);                  /* rows changed by the last exec */
 
 /* Helpers over store_query for one-value answers: MC_OK, MC_ENOTFOUND when no row. */
 int store_query_int(struct store_txn *t, const char *sql, const struct store_arg *args, size_t n, int64_t *out);
 /* *out is malloc'd; caller frees. */
 int store_query_text(struct store_txn *t, const char *sql, const struct store_arg *args, size_t n, char **out);
+
+/* The application's tables, for generic copies (medcore migrate-data); catalog tables and
+ * schema_migrations are left out. SQLite: sqlite_master's tables but sqlite_%; PostgreSQL: the tables of
+ * current_schema(). Order: every table comes after the tables its foreign keys reference (tables of a
+ * reference cycle, and otherwise unrelated ones, in name order), so copying in this order satisfies the
+ * foreign keys. key: the columns of the table's primary key in key order (PostgreSQL, a table without
+ * one: its first unique constraint or index whose columns are all NOT NULL), nkey = 0 when there is none.
+ * Everything passed to cb is borrowed for the call. cb returning non-zero stops the listing; that value
+ * is returned. Runs in a read or write unit. */
+struct store_table {
+	const char *name;
+	const char *const *key;
+	int nkey;
+};
+typedef int store_table_fn(const struct store_table *table, void *arg);
+int store_tables(struct store_txn *t, store_table_fn *cb, void *arg);
+/* Whether this backend's compiled-in migrations insert rows into table (e.g. mrn_seq's first row): a
+ * freshly migrated database is empty except for such tables. */
+bool store_table_seeded(const struct store *s, const char *table);
 
 /* Migrations: numbered SQL scripts compiled into the binary (sql/<backend>/NNNN_name.sql).
  * store_migrate applies the missing ones in order, each in its own transaction. */

@@ -14,6 +14,26 @@
 
 struct store_backend;
 
+/* A backend's raw table listing (store_tables). Strings and arrays are owned by the list. */
+struct store_tinfo {
+	char *name;
+	char **key;     /* nkey column names: the key store_tables reports */
+	int nkey;
+	bool key_final; /* the primary key was set: later (unique-index) candidates are ignored */
+	char **refs;    /* nrefs tables its foreign keys reference (may repeat, may name itself) */
+	int nrefs;
+};
+struct store_tlist {
+	struct store_tinfo *v;
+	size_t n, cap;
+};
+/* The entry of table name, or NULL when the list has none (not added). */
+struct store_tinfo *store_tlist_find(struct store_tlist *l, const char *name);
+struct store_tinfo *store_tlist_add(struct store_tlist *l, const char *name);
+/* Appends a copy of s to (*arr)[*n]. */
+void store_tlist_push(char ***arr, int *n, const char *s);
+void store_tlist_free(struct store_tlist *l);
+
 struct store {
 	const struct store_backend *be;
 	/* store_on_commit's hook; zero-initialized by the backend's calloc. A backend calls
@@ -58,6 +78,12 @@ struct store_backend {
 	const char *(*rows_text)(struct store_rows *r, int col);
 	const void *(*rows_blob)(struct store_rows *r, int col, size_t *len);
 	void (*rows_close)(struct store_rows *r);
+	int (*rows_ncols)(struct store_rows *r);
+	const char *(*rows_colname)(struct store_rows *r, int col);
+	enum store_type (*rows_type)(struct store_rows *r, int col);
+	/* Fills l (store_tlist_*) with the application's tables in any order: names, key columns and the
+	 * tables each one's foreign keys reference; store.c orders it for store_tables. */
+	int (*tables)(struct store_txn *t, struct store_tlist *l);
 };
 
 extern const struct store_backend store_sqlite_backend;

@@ -265,6 +265,8 @@ static int int_query(struct req *r, const char *name, int64_t dflt, int64_t lo, 
 
 int clin_paging(struct req *r, const char *const *extra, int64_t *page, int64_t *limit)
 {
+	*page = 1;
+	*limit = CLIN_PAGE_DEFAULT;
 	for (size_t i = 0; i < r->nquery; i++) {
 		const char *k = r->query[i].key;
 		bool ok = !strcmp(k, "page") || !strcmp(k, "limit");

@@ -63,8 +63,12 @@
 
 #define BYTEAOID  17
 #define INT8OID   20
+#define INT2OID   21
+#define INT4OID   23
 #define TEXTOID   25
+#define FLOAT4OID 700
 #define FLOAT8OID 701
+#define NUMERICOID 1700
 
 /* ---- connections ------------------------------------------------------------------------------ */
 
@@ -642,6 +646,123 @@ static const void *rows_blob(struct store_rows *pr, int col, size_t *len)
 	return r->blob[col];
 }
 
+static int rows_ncols(struct store_rows *pr) { return PQnfields(((struct pg_rows *)pr)->res); }
+
+static const char *rows_colname(struct store_rows *pr, int col)
+{
+	PGresult *res = ((struct pg_rows *)pr)->res;
+	return col >= 0 && col < PQnfields(res) ? PQfname(res, col) : NULL;
+}
+
+static enum store_type rows_type(struct store_rows *pr, int col)
+{
+	struct pg_rows *r = (struct pg_rows *)pr;
+	if (rows_null(pr, col))
+		return STORE_NULL;   /* also: no current row, column out of range */
+	switch (PQftype(r->res, col)) {
+	case INT2OID:
+	case INT4OID:
+	case INT8OID:
+		return STORE_INT;
+	case FLOAT4OID:
+	case FLOAT8OID:
+	case NUMERICOID:
+		return STORE_REAL;
+	case BYTEAOID:
+		return STORE_BLOB;
+	default:
+		return STORE_TEXT;   /* text, and anything else in its text form (bool 't'/'f', dates ...) */
+	}
+}
+
+/* Key candidates, one row per column: table, column, index, NOT NULL; the primary key first, then the
+ * other valid unique indexes without predicate or expression in name order; key columns only. */
+static const char SQL_PG_KEYS[] =
+	"SELECT c.relname, a.attname, ic.relname, a.attnotnull FROM pg_index i"
+	" JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+	" JOIN pg_class ic ON ic.oid = i.indexrelid"
+	" CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)"
+	" JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum"
+	" WHERE n.nspname = current_schema() AND i.indisunique AND i.indisvalid AND i.indpred IS NULL"
+	" AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts"
+	" ORDER BY c.relname, i.indisprimary DESC, ic.relname, k.ord";
+
+/* Ends one index's run of SQL_PG_KEYS rows: it becomes the table's key when the table has none yet
+ * and every column is NOT NULL. Takes cols. */
+static void pg_key_candidate(struct store_tlist *l, const char *table, char **cols, int ncols, bool notnull)
+{
+	struct store_tinfo *e = table[0] ? store_tlist_find(l, table) : NULL;
+	if (e && !e->key_final && notnull && ncols > 0) {
+		e->key = cols;
+		e->nkey = ncols;
+		e->key_final = true;
+		return;
+	}
+	for (int i = 0; i < ncols; i++)
+		free(cols[i]);
+	free(cols);
+}
+
+/* Tables: the plain and partitioned tables of current_schema() (partitions are read through their
+ * parent) but schema_migrations. Key: the primary key, else the first unique index (by name) whose key
+ * columns are all NOT NULL. Refs: the tables of its foreign-key constraints. */
+static int pg_tables(struct store_txn *t, struct store_tlist *l)
+{
+	static const char SQL_TABLES[] =
+		"SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+		" AND c.relname <> 'schema_migrations'";
+	static const char SQL_REFS[] =
+		"SELECT c.relname, p.relname FROM pg_constraint f JOIN pg_class c ON c.oid = f.conrelid"
+		" JOIN pg_class p ON p.oid = f.confrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE f.contype = 'f' AND n.nspname = current_schema()";
+	struct store_rows *r;
+	int st, rc = store_query(t, SQL_TABLES, NULL, 0, &r);
+	if (rc)
+		return rc;
+	while ((st = store_rows_next(r)) == 1)
+		store_tlist_add(l, store_rows_text(r, 0));
+	store_rows_close(r);
+	if (st < 0)
+		return -st;
+
+	rc = store_query(t, SQL_PG_KEYS, NULL, 0, &r);
+	if (rc)
+		return rc;
+	char table[128] = "", index[128] = "";
+	char **cols = NULL;
+	int ncols = 0;
+	bool notnull = true;
+	while ((st = store_rows_next(r)) == 1) {
+		const char *tb = store_rows_text(r, 0), *col = store_rows_text(r, 1), *ix = store_rows_text(r, 2);
+		if (strcmp(tb, table) || strcmp(ix, index)) {
+			pg_key_candidate(l, table, cols, ncols, notnull);
+			cols = NULL;
+			ncols = 0;
+			notnull = true;
+			snprintf(table, sizeof(table), "%s", tb);   /* names are at most 63 bytes */
+			snprintf(index, sizeof(index), "%s", ix);
+		}
+		store_tlist_push(&cols, &ncols, col);
+		notnull = notnull && store_rows_int(r, 3) == 1;
+	}
+	pg_key_candidate(l, table, cols, ncols, notnull);
+	store_rows_close(r);
+	if (st < 0)
+		return -st;
+
+	rc = store_query(t, SQL_REFS, NULL, 0, &r);
+	if (rc)
+		return rc;
+	while ((st = store_rows_next(r)) == 1) {
+		struct store_tinfo *e = store_tlist_find(l, store_rows_text(r, 0));
+		if (e)
+			store_tlist_push(&e->refs, &e->nrefs, store_rows_text(r, 1));
+	}
+	store_rows_close(r);
+	return st < 0 ? -st : MC_OK;
+}
+
 /* ---- the writers ------------------------------------------------------------------------------ */
 
 static int writer_ensure(struct pg_store *s, struct pconn *c)
@@ -1165,4 +1286,8 @@ const struct store_backend store_postgres_backend = {
 	.rows_text = rows_text,
 	.rows_blob = rows_blob,
 	.rows_close = rows_close,
+	.rows_ncols = rows_ncols,
+	.rows_colname = rows_colname,
+	.rows_type = rows_type,
+	.tables = pg_tables,
 };

@@ -492,6 +492,74 @@ static const void *rows_blob(struct store_rows *pr, int col, size_t *len)
 	return p;
 }
 
+static int rows_ncols(struct store_rows *pr) { return sqlite3_column_count(((struct sq_rows *)pr)->st); }
+
+static const char *rows_colname(struct store_rows *pr, int col)
+{
+	sqlite3_stmt *st = ((struct sq_rows *)pr)->st;
+	return col >= 0 && col < sqlite3_column_count(st) ? sqlite3_column_name(st, col) : NULL;
+}
+
+static enum store_type rows_type(struct store_rows *pr, int col)
+{
+	struct sq_rows *r = (struct sq_rows *)pr;
+	/* Only while a row is ready (rows_next returned 1 and the statement was not reset since). */
+	if (col < 0 || col >= sqlite3_data_count(r->st))
+		return STORE_NULL;
+	switch (sqlite3_column_type(r->st, col)) {
+	case SQLITE_INTEGER:
+		return STORE_INT;
+	case SQLITE_FLOAT:
+		return STORE_REAL;
+	case SQLITE_TEXT:
+		return STORE_TEXT;
+	case SQLITE_BLOB:
+		return STORE_BLOB;
+	default:
+		return STORE_NULL;
+	}
+}
+
+/* Tables: sqlite_master's, without SQLite's own (sqlite_%) and schema_migrations. Key: the declared
+ * primary key (pragma_table_info's pk order; an INTEGER PRIMARY KEY is its rowid alias); a rowid table
+ * without one has none (it is still read in one cursor by a plain SELECT). Refs: the tables of
+ * pragma_foreign_key_list. */
+static int sq_tables(struct store_txn *t, struct store_tlist *l)
+{
+	static const char *const sql[3] = {
+		"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+		" AND name <> 'schema_migrations'",
+		"SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p"
+		" WHERE m.type = 'table' AND p.pk > 0 ORDER BY m.name, p.pk",
+		"SELECT m.name, f.\"table\" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f"
+		" WHERE m.type = 'table'",
+	};
+	for (int q = 0; q < 3; q++) {
+		struct store_rows *r;
+		int rc = store_query(t, sql[q], NULL, 0, &r);
+		if (rc)
+			return rc;
+		int st;
+		while ((st = store_rows_next(r)) == 1) {
+			const char *name = store_rows_text(r, 0);
+			if (!name)
+				continue;
+			struct store_tinfo *e = q == 0 ? store_tlist_add(l, name) : store_tlist_find(l, name);
+			const char *v = q ? store_rows_text(r, 1) : NULL;
+			if (!e || (q && !v))
+				continue;
+			if (q == 1)
+				store_tlist_push(&e->key, &e->nkey, v);
+			else if (q == 2)
+				store_tlist_push(&e->refs, &e->nrefs, v);
+		}
+		store_rows_close(r);
+		if (st < 0)
+			return -st;
+	}
+	return MC_OK;
+}
+
 /* ---- the writer ------------------------------------------------------------------------------- */
 
 static int w_run(struct sq_store *s, const char *sql) { return conn_exec(&s->w, sql, NULL, 0, NULL); }
@@ -699,12 +767,12 @@ static void rconn_unref(struct rconn *r)
 		free(r);
 }
 
-/* Under g_rlock: close the connection and take it off its store's list, which ends the store's
- * ownership. A no-op when that already happened. */
-static void rconn_unlink(struct rconn *r)
+/* Under g_rlock: close the connection and take it off its store's list. Returns false when that
+ * already happened. The caller drops the store's reference. */
+static bool rconn_detach(struct rconn *r)
 {
 	if (!r->s)
-		return;
+		return false;
 	if (r->sprev)
 		r->sprev->snext = r->snext;
 	else
@@ -713,14 +781,23 @@ static void rconn_unlink(struct rconn *r)
 		r->snext->sprev = r->sprev;
 	r->s = NULL;
 	conn_close(&r->c);
-	rconn_unref(r);
+	return true;
 }
 
-/* Under g_rlock: the thread's side lets go (at thread exit, or pruning a closed store's entry). */
+/* Under g_rlock: detach and end the store's ownership. A no-op when that already happened. */
+static void rconn_unlink(struct rconn *r)
+{
+	if (rconn_detach(r))
+		rconn_unref(r);
+}
+
+/* Under g_rlock: the thread's side lets go (at thread exit, or pruning a closed store's entry);
+ * when the store still owned it too, both references go at once. */
 static void rconn_thread_release(struct rconn *r)
 {
-	rconn_unlink(r);
-	rconn_unref(r);
+	r->refs -= rconn_detach(r) ? 2 : 1;
+	if (r->refs == 0)
+		free(r);
 }
 
 static void tls_destroy(void *v)
@@ -907,4 +984,8 @@ const struct store_backend store_sqlite_backend = {
 	.rows_text = rows_text,
 	.rows_blob = rows_blob,
 	.rows_close = rows_close,
+	.rows_ncols = rows_ncols,
+	.rows_colname = rows_colname,
+	.rows_type = rows_type,
+	.tables = sq_tables,
 };
