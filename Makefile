@@ -6,7 +6,7 @@ LISTEN    ?= 127.0.0.1:8080
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN  = cmake -S . -B
 
-.PHONY: all deps build run test asan-test bench clean
+.PHONY: all deps build run test asan-test bench bench-pg clean
 
 all: build
 
@@ -38,6 +38,10 @@ asan-test: deps
 
 bench: build
 	@sh bench/run.sh $(BUILD)/medcore
+
+# The same scenarios on PostgreSQL (the private test cluster of `make test`).
+bench-pg: build
+	@BENCH_PG=$$(sh scripts/pg-test-cluster.sh start) sh bench/run.sh $(BUILD)/medcore
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

@@ -9,6 +9,8 @@
 #   BENCH_RUNS      measured runs per scenario (default 3; the table shows the median)
 #   BENCH_ONLY      comma list of scenarios: read,search,create,login,booking (healthz always runs)
 #   BENCH_SERVE_ARGS extra `medcore serve` flags, for diagnosis (e.g. "--audit-reads false")
+#   BENCH_PG        a PostgreSQL base URL (postgres://user@host:port/postgres): run on a fresh database
+#                   created there (and dropped at the end) instead of SQLite; `make bench-pg` sets it
 #   BENCH_CACHE     1 (default): keep a pristine copy of the loaded demo database next to the binary
 #                   (<bindir>/bench-cache/, keyed by the binary's SHA-256, patients and seed) and
 #                   start later runs from a copy of it; 0: always load afresh
@@ -59,8 +61,12 @@ stop_server() {
 		SERVER_PID=
 	fi
 }
+PGDB=
 cleanup() {
 	stop_server
+	if [ -n "$PGDB" ]; then
+		psql -q -d "$BENCH_PG" -c "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true
+	fi
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -68,6 +74,13 @@ trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
 DB="sqlite:$TMP/bench.db"
+if [ -n "${BENCH_PG:-}" ]; then
+	PGDB=medcore_bench_$$
+	psql -q -d "$BENCH_PG" -c "CREATE DATABASE $PGDB TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'" >/dev/null
+	DB=$(echo "$BENCH_PG" | sed "s#/[^/?]*\(?.*\)\{0,1\}\$#/$PGDB\1#")
+	CACHE=0   # the cache is a SQLite file copy
+	echo "bench: PostgreSQL database $PGDB"
+fi
 T0=$(date +%s)
 # Loading 100k patients takes minutes (see docs/demo.md); the measured scenarios don't depend on
 # how the database came to be, so a pristine copy made by the same binary is reused when present.
