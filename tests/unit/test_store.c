@@ -754,6 +754,151 @@ static void test_reopen_sees_data(void **state)
 	assert_int_equal(st.units, 0);   /* counters are per open store */
 }
 
+/* ---- result shape, table listing (medcore migrate-data) ---------------------------------------- */
+
+struct shape {
+	int ncols, empty_ncols, rows, empty_next;
+	char names[5][8];
+	enum store_type types[2][5];
+	enum store_type before, after, out_of_range;
+	bool bad_names_null;
+};
+
+static int unit_shape(struct store_txn *t, void *arg)
+{
+	struct shape *sh = arg;
+	struct store_rows *r;
+	int rc = store_query(t, "SELECT i, r, t, b, n FROM shape ORDER BY i", NULL, 0, &r);
+	if (rc)
+		return rc;
+	sh->ncols = store_rows_ncols(r);   /* before the first step */
+	for (int c = 0; c < 5 && c < sh->ncols; c++)
+		snprintf(sh->names[c], sizeof(sh->names[c]), "%s", store_rows_colname(r, c));
+	sh->bad_names_null = !store_rows_colname(r, 5) && !store_rows_colname(r, -1);
+	sh->before = store_rows_type(r, 0);
+	int st;
+	while ((st = store_rows_next(r)) == 1) {
+		for (int c = 0; c < 5 && sh->rows < 2; c++)
+			sh->types[sh->rows][c] = store_rows_type(r, c);
+		sh->out_of_range = store_rows_type(r, 7);
+		sh->rows++;
+	}
+	sh->after = store_rows_type(r, 0);
+	store_rows_close(r);
+	if (st < 0)
+		return -st;
+	rc = store_query(t, "SELECT i, t FROM shape WHERE i < 0", NULL, 0, &r);
+	if (rc)
+		return rc;
+	sh->empty_ncols = store_rows_ncols(r);
+	if (store_rows_colname(r, 1) && strcmp(store_rows_colname(r, 1), "t"))
+		sh->empty_ncols = -1;
+	sh->empty_next = store_rows_next(r);
+	store_rows_close(r);
+	return MC_OK;
+}
+
+static void test_rows_shape(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(exec_w(f->s, "CREATE TABLE shape (i INTEGER, r REAL, t TEXT, b BLOB, n)", NULL, 0), MC_OK);
+	struct store_arg a[5] = {SA_INT(1), SA_REAL(1.5), SA_TEXT("x"), SA_BLOB("\0\377", 2), SA_NULL()};
+	assert_int_equal(exec_w(f->s, "INSERT INTO shape VALUES ($1, $2, $3, $4, $5)", a, 5), MC_OK);
+	/* SQLite's types are the values' own: an int in the untyped column, NULLs elsewhere */
+	struct store_arg b[5] = {SA_INT(2), SA_NULL(), SA_NULL(), SA_NULL(), SA_INT(3)};
+	assert_int_equal(exec_w(f->s, "INSERT INTO shape VALUES ($1, $2, $3, $4, $5)", b, 5), MC_OK);
+	struct shape sh = {0};
+	assert_int_equal(store_read(f->s, unit_shape, &sh), MC_OK);
+	assert_int_equal(sh.ncols, 5);
+	assert_string_equal(sh.names[0], "i");
+	assert_string_equal(sh.names[3], "b");
+	assert_string_equal(sh.names[4], "n");
+	assert_true(sh.bad_names_null);
+	assert_int_equal(sh.rows, 2);
+	assert_int_equal(sh.before, STORE_NULL);
+	assert_int_equal(sh.after, STORE_NULL);
+	assert_int_equal(sh.out_of_range, STORE_NULL);
+	enum store_type want0[5] = {STORE_INT, STORE_REAL, STORE_TEXT, STORE_BLOB, STORE_NULL};
+	enum store_type want1[5] = {STORE_INT, STORE_NULL, STORE_NULL, STORE_NULL, STORE_INT};
+	for (int c = 0; c < 5; c++) {
+		assert_int_equal(sh.types[0][c], want0[c]);
+		assert_int_equal(sh.types[1][c], want1[c]);
+	}
+	assert_int_equal(sh.empty_ncols, 2);
+	assert_int_equal(sh.empty_next, 0);
+}
+
+struct tlist_out {
+	char text[1024];
+	const char *stop_at;   /* cb returns 42 at this table */
+};
+
+static int on_table(const struct store_table *tb, void *arg)
+{
+	struct tlist_out *o = arg;
+	size_t n = strlen(o->text);
+	n += (size_t)snprintf(o->text + n, sizeof(o->text) - n, "%s%s(", n ? " " : "", tb->name);
+	for (int k = 0; k < tb->nkey && n < sizeof(o->text); k++)
+		n += (size_t)snprintf(o->text + n, sizeof(o->text) - n, "%s%s", k ? "+" : "", tb->key[k]);
+	if (n < sizeof(o->text))
+		snprintf(o->text + n, sizeof(o->text) - n, ")");
+	return o->stop_at && !strcmp(tb->name, o->stop_at) ? 42 : 0;
+}
+
+static int unit_tables(struct store_txn *t, void *arg)
+{
+	return store_tables(t, on_table, arg);
+}
+
+static void test_tables_listing(void **state)
+{
+	struct fx *f = *state;
+	struct tlist_out o = {{0}, NULL};
+	assert_int_equal(store_read(f->s, unit_tables, &o), MC_OK);
+	assert_string_equal(o.text, "");   /* an empty database */
+
+	static const char *const ddl[] = {
+		"CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY)",
+		"CREATE TABLE z_parent (id INTEGER PRIMARY KEY, v TEXT)",
+		"CREATE TABLE a_child (id INTEGER PRIMARY KEY, p INTEGER REFERENCES z_parent(id))",
+		"CREATE TABLE m_pair (b TEXT NOT NULL, a INTEGER NOT NULL, x TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID",
+		"CREATE TABLE k_nokey (x TEXT NOT NULL UNIQUE)",
+		"CREATE TABLE auto_t (id INTEGER PRIMARY KEY AUTOINCREMENT)",   /* makes sqlite_sequence */
+		"CREATE TABLE c_self (id INTEGER PRIMARY KEY, up INTEGER REFERENCES c_self(id))",
+		"CREATE TABLE y_cyc (id INTEGER PRIMARY KEY, o INTEGER REFERENCES x_cyc(id))",
+		"CREATE TABLE x_cyc (id INTEGER PRIMARY KEY, o INTEGER REFERENCES y_cyc(id))",
+		"CREATE VIEW v_view AS SELECT * FROM z_parent",
+		"CREATE INDEX z_parent_v ON z_parent (v)",
+	};
+	for (size_t i = 0; i < sizeof(ddl) / sizeof(ddl[0]); i++)
+		assert_int_equal(exec_w(f->s, ddl[i], NULL, 0), MC_OK);
+	assert_int_equal(exec_w(f->s, "INSERT INTO auto_t DEFAULT VALUES", NULL, 0), MC_OK);
+	assert_int_equal(read_int(f->s, "SELECT count(*) FROM sqlite_sequence"), 1);
+
+	/* parents first (z_parent before a_child), a self-reference is no dependency, a cycle is broken in
+	 * name order; no schema_migrations, sqlite_sequence, view or index; keys in primary-key order,
+	 * none for a rowid table without a declared primary key */
+	assert_int_equal(store_read(f->s, unit_tables, &o), MC_OK);
+	assert_string_equal(o.text, "auto_t(id) c_self(id) k_nokey() m_pair(a+b) z_parent(id) a_child(id) x_cyc(id) "
+				    "y_cyc(id)");
+	/* also inside a write unit; a non-zero callback result stops the listing and is returned */
+	struct tlist_out stop = {{0}, "k_nokey"};
+	assert_int_equal(store_write(f->s, unit_tables, &stop), 42);
+	assert_string_equal(stop.text, "auto_t(id) c_self(id) k_nokey()");
+}
+
+static void test_table_seeded(void **state)
+{
+	struct fx *f = *state;
+	/* 0005_patients inserts mrn_seq's first row; nothing else is seeded by the migrations */
+	assert_true(store_table_seeded(f->s, "mrn_seq"));
+	assert_false(store_table_seeded(f->s, "mrn"));
+	assert_false(store_table_seeded(f->s, "resources"));
+	assert_false(store_table_seeded(f->s, "settings"));
+	assert_false(store_table_seeded(f->s, "schema_migrations"));
+	assert_false(store_table_seeded(f->s, ""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -771,6 +916,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reader_threads_and_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_sees_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rows_shape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tables_listing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_seeded, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
