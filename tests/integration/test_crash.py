@@ -45,7 +45,12 @@ def main():
                    for n in range(WRITERS)]
         for t in threads:
             t.start()
+        # kill once the load is under way: LOAD_SECONDS and at least 100 answered creates (slower
+        # backends and busy machines get longer; the deadline only bounds a stuck run)
+        deadline = time.monotonic() + 60
         time.sleep(LOAD_SECONDS)
+        while len(acked) < 100 and not errors and time.monotonic() < deadline:
+            time.sleep(0.05)
         os.kill(srv.proc.pid, signal.SIGKILL)   # no chance to flush anything
         srv.proc.wait(10)
         stop.set()

@@ -231,7 +231,12 @@ def kill_during_ingest():
         th = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
         for t in th:
             t.start()
-        time.sleep(1.5)
+        # kill once the load is well under way: at least 0.5 s and 40 acknowledged batches (the
+        # rate depends on the backend and the machine; the deadline only bounds a stuck run)
+        t_end = time.monotonic() + 30
+        time.sleep(0.5)
+        while len(acked) < 40 and time.monotonic() < t_end:
+            time.sleep(0.05)
         os.kill(srv.proc.pid, signal.SIGKILL)
         srv.proc.wait(10)
         stop.set()
