@@ -942,7 +942,8 @@ static int types_access_sql(struct fhir_sql *q, const struct fhir_search_opts *o
 	for (size_t k = 0; !rc && k < ng; k++) {
 		if (!g[k].any)
 			continue;
-		rc = buf_printf(&q->sql, "%s(%s.type IN (", first ? "" : " OR ", alias);
+		/* "+": never drive from the type index (every row of a type); the caller's key does */
+		rc = buf_printf(&q->sql, "%s(+%s.type IN (", first ? "" : " OR ", alias);
 		bool f2 = true;
 		for (size_t i = 0; !rc && i < n; i++) {
 			if (grp[i] != (signed char)k)
@@ -1106,7 +1107,7 @@ static int compile_chain(struct cc *c, const char *type, const char *alias, cons
 				alias);
 	}
 	rc = rc ? rc : arg(c, SA_TEXT(fhir_sp_code(sp)));
-	rc = rc ? rc : put(c, " AND x.ref_id = t.id AND x.ref_type = t.type AND t.deleted = 0");
+	rc = rc ? rc : put(c, " AND x.ref_id = t.id AND x.ref_type = t.type AND +t.deleted = 0");
 	rc = rc ? rc : types_access_sql(&c->s->where, c->o, c->type, "t", cand, nc);
 	rc = rc ? rc : compile_param(c, cand[0], "t", 1, chained, value);
 	return rc ? rc : put(c, ")");
@@ -1136,7 +1137,7 @@ static int compile_has(struct cc *c, const char *type, const char *alias, const 
 	rc = rc ? rc : arg(c, SA_TEXT(fhir_sp_code(sp)));
 	rc = rc ? rc : put(c, " AND x.ref_type = ");
 	rc = rc ? rc : arg(c, SA_TEXT(type));
-	rc = rc ? rc : put(c, " AND x.rkey IN (SELECT h.rkey FROM resources h WHERE h.deleted = 0");
+	rc = rc ? rc : put(c, " AND x.rkey IN (SELECT h.rkey FROM resources h WHERE +h.deleted = 0");
 	const char *types[1] = {rtype};
 	rc = rc ? rc : types_access_sql(&c->s->where, c->o, c->type, "h", types, 1);
 	size_t before = c->s->where.sql.len;
