@@ -8,6 +8,7 @@
  */
 #include "fhir/store.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -23,6 +24,11 @@
 #include "store/store.h"
 
 #define NARGS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Benchmark-only switch (bench/store_create.c declares it): when true, writes store no index rows,
+ * so a benchmark can measure what indexing costs. Never set by the server. */
+extern bool fhir_store_bench_no_index;
+bool fhir_store_bench_no_index;
 
 /* Put resourceType, id and meta (versionId, lastUpdated first) at the front of res, keeping the
  * order of every other element. FHIR's JSON convention lists them first; readers expect it. */
@@ -59,9 +65,74 @@ static void stamp(json_t *res, const char *type, const char *id, int64_t version
 	json_decref(n);
 }
 
+/* ---- index rows ------------------------------------------------------------------------------
+ *
+ * A resource's index rows are collected first and then written with one multi-row INSERT per
+ * index table (chunks of at most IDX_CHUNK rows) instead of one statement per row: each statement
+ * costs the writer a prepare-cache lookup, binding, a VDBE run and its reset, whatever its size.
+ * The SQL of every (table, row count) pair is built once and shared, so the prepared-statement
+ * caches hold at most IDX_KINDS x IDX_CHUNK of them. rkey is bound once as $1 and every tuple
+ * refers to it. Duplicates (the same value twice in one resource, even inside one statement) are
+ * ignored by ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike. */
+
+#define IDX_CHUNK 16
+#define IDX_ROWS_MAX 100000   /* a resource with more index rows than this is refused (MC_ETOOBIG) */
+
+enum idx_kind { IK_STRING, IK_TOKEN, IK_DATE, IK_REF, IK_NUMBER, IK_QUANTITY, IK_URI, IDX_KINDS };
+
+static const struct {
+	const char *head;   /* INSERT INTO table (columns) VALUES */
+	const char *cols;   /* one row's values in column order: 'a' its next own parameter, 'k' the rkey ($1) */
+	int nargs;          /* parameters per row besides the shared $1 (the number of 'a's) */
+} idx_sql[IDX_KINDS] = {
+	[IK_STRING] = {"INSERT INTO idx_string (param, norm, rkey, raw) VALUES ", "aaka", 3},
+	[IK_TOKEN] = {"INSERT INTO idx_token (param, code, system, rkey, text) VALUES ", "aaaka", 4},
+	[IK_DATE] = {"INSERT INTO idx_date (param, lo, hi, rkey) VALUES ", "aaak", 3},
+	[IK_REF] = {"INSERT INTO idx_ref (param, ref_id, ref_type, rkey) VALUES ", "aaak", 3},
+	[IK_NUMBER] = {"INSERT INTO idx_number (param, value, rkey) VALUES ", "aak", 2},
+	[IK_QUANTITY] = {"INSERT INTO idx_quantity (param, value, system, code, rkey) VALUES ",
+			 "aaaak", 4},
+	[IK_URI] = {"INSERT INTO idx_uri (param, uri, rkey) VALUES ", "aak", 2},
+};
+
+static char *idx_stmt[IDX_KINDS][IDX_CHUNK + 1];   /* [kind][rows]: built once, never freed */
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+static void idx_build(void)
+{
+	for (int k = 0; k < IDX_KINDS; k++) {
+		for (int n = 1; n <= IDX_CHUNK; n++) {
+			struct buf b = BUF_INIT;
+			buf_puts(&b, idx_sql[k].head);
+			int p = 2;   /* the next row parameter: $2 .. */
+			for (int r = 0; r < n; r++) {
+				buf_puts(&b, r ? ", (" : "(");
+				for (const char *col = idx_sql[k].cols; *col; col++) {
+					if (col != idx_sql[k].cols)
+						buf_puts(&b, ", ");
+					if (*col == 'k')
+						buf_puts(&b, "$1");
+					else
+						buf_printf(&b, "$%d", p++);
+				}
+				buf_putc(&b, ')');
+			}
+			buf_puts(&b, " ON CONFLICT DO NOTHING");
+			idx_stmt[k][n] = buf_detach(&b, NULL);
+		}
+	}
+}
+
+/* One pending row: its arguments besides rkey (strings copied into the batch's arena). */
+struct idx_pending {
+	struct store_arg a[4];
+};
+
 struct idx_ctx {
-	struct store_txn *t;
-	int64_t rkey;
+	struct arena *a;
+	struct idx_pending *rows[IDX_KINDS];
+	size_t n[IDX_KINDS], cap[IDX_KINDS];
+	size_t total;
 };
 
 static const char *nz(const char *s)
@@ -69,7 +140,12 @@ static const char *nz(const char *s)
 	return s ? s : "";
 }
 
-/* One index row into its table. Duplicates (the same value twice in one resource) are ignored. */
+static struct store_arg dup_text(struct arena *a, const char *s)
+{
+	return s ? SA_TEXT(arena_strdup(a, s)) : SA_NULL();
+}
+
+/* Collect one index row (fhir_index_extract's callback). */
 static int index_row(const struct fhir_index_row *row, void *arg)
 {
 	struct idx_ctx *c = arg;
@@ -78,69 +154,86 @@ static int index_row(const struct fhir_index_row *row, void *arg)
 	/* _id and _lastUpdated are columns of resources, searched there */
 	if (strcmp(row->param, "_id") == 0 || strcmp(row->param, "_lastUpdated") == 0)
 		return MC_OK;
+	struct idx_pending p;
+	enum idx_kind k;
+	struct arena *a = c->a;
 	switch (row->type) {
-	case FHIR_SP_STRING: {
+	case FHIR_SP_STRING:
 		if (!row->text)
 			return MC_OK;
-		struct store_arg a[] = {SA_TEXT(row->param), SA_TEXT(row->text), SA_INT(c->rkey),
-					SA_TEXT(row->raw ? row->raw : row->text)};
-		return store_exec(c->t,
-				  "INSERT INTO idx_string (param, norm, rkey, raw) VALUES ($1, $2, $3, $4) "
-				  "ON CONFLICT DO NOTHING",
-				  a, NARGS(a));
-	}
-	case FHIR_SP_TOKEN: {
+		k = IK_STRING;
+		p = (struct idx_pending){{dup_text(a, row->param), dup_text(a, row->text),
+					  dup_text(a, row->raw ? row->raw : row->text)}};
+		break;
+	case FHIR_SP_TOKEN:
 		if (!row->code)
 			return MC_OK;
-		struct store_arg a[] = {SA_TEXT(row->param), SA_TEXT(row->code), SA_TEXT(nz(row->system)),
-					SA_INT(c->rkey), SA_TEXT(row->text)};
-		return store_exec(c->t,
-				  "INSERT INTO idx_token (param, code, system, rkey, text) VALUES ($1, $2, $3, $4, $5) "
-				  "ON CONFLICT DO NOTHING",
-				  a, NARGS(a));
-	}
-	case FHIR_SP_DATE: {
-		struct store_arg a[] = {SA_TEXT(row->param), SA_INT(row->lo), SA_INT(row->hi), SA_INT(c->rkey)};
-		return store_exec(c->t,
-				  "INSERT INTO idx_date (param, lo, hi, rkey) VALUES ($1, $2, $3, $4) "
-				  "ON CONFLICT DO NOTHING",
-				  a, NARGS(a));
-	}
-	case FHIR_SP_REFERENCE: {
+		k = IK_TOKEN;
+		p = (struct idx_pending){{dup_text(a, row->param), dup_text(a, row->code), dup_text(a, nz(row->system)),
+					  dup_text(a, row->text)}};
+		break;
+	case FHIR_SP_DATE:
+		k = IK_DATE;
+		p = (struct idx_pending){{dup_text(a, row->param), SA_INT(row->lo), SA_INT(row->hi)}};
+		break;
+	case FHIR_SP_REFERENCE:
 		if (!row->ref_id)
 			return MC_OK;
-		struct store_arg a[] = {SA_TEXT(row->param), SA_TEXT(row->ref_id), SA_TEXT(nz(row->ref_type)),
-					SA_INT(c->rkey)};
-		return store_exec(c->t,
-				  "INSERT INTO idx_ref (param, ref_id, ref_type, rkey) VALUES ($1, $2, $3, $4) "
-				  "ON CONFLICT DO NOTHING",
-				  a, NARGS(a));
-	}
-	case FHIR_SP_NUMBER: {
-		struct store_arg a[] = {SA_TEXT(row->param), SA_REAL(row->num), SA_INT(c->rkey)};
-		return store_exec(c->t,
-				  "INSERT INTO idx_number (param, value, rkey) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-				  a, NARGS(a));
-	}
-	case FHIR_SP_QUANTITY: {
-		struct store_arg a[] = {SA_TEXT(row->param), SA_REAL(row->num), SA_TEXT(nz(row->system)),
-					SA_TEXT(nz(row->code)), SA_INT(c->rkey)};
-		return store_exec(c->t,
-				  "INSERT INTO idx_quantity (param, value, system, code, rkey) VALUES ($1, $2, $3, $4, $5) "
-				  "ON CONFLICT DO NOTHING",
-				  a, NARGS(a));
-	}
-	case FHIR_SP_URI: {
+		k = IK_REF;
+		p = (struct idx_pending){{dup_text(a, row->param), dup_text(a, row->ref_id), dup_text(a, nz(row->ref_type))}};
+		break;
+	case FHIR_SP_NUMBER:
+		k = IK_NUMBER;
+		p = (struct idx_pending){{dup_text(a, row->param), SA_REAL(row->num)}};
+		break;
+	case FHIR_SP_QUANTITY:
+		k = IK_QUANTITY;
+		p = (struct idx_pending){{dup_text(a, row->param), SA_REAL(row->num), dup_text(a, nz(row->system)),
+					  dup_text(a, nz(row->code))}};
+		break;
+	case FHIR_SP_URI:
 		if (!row->text)
 			return MC_OK;
-		struct store_arg a[] = {SA_TEXT(row->param), SA_TEXT(row->text), SA_INT(c->rkey)};
-		return store_exec(c->t,
-				  "INSERT INTO idx_uri (param, uri, rkey) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-				  a, NARGS(a));
-	}
+		k = IK_URI;
+		p = (struct idx_pending){{dup_text(a, row->param), dup_text(a, row->text)}};
+		break;
 	default:
 		return MC_OK;
 	}
+	if (c->total >= IDX_ROWS_MAX)
+		return MC_ETOOBIG;
+	if (c->n[k] == c->cap[k]) {
+		size_t cap = c->cap[k] ? c->cap[k] * 2 : 8;
+		struct idx_pending *nr = arena_alloc(a, cap * sizeof(*nr));
+		if (c->n[k])
+			memcpy(nr, c->rows[k], c->n[k] * sizeof(*nr));
+		c->rows[k] = nr;
+		c->cap[k] = cap;
+	}
+	c->rows[k][c->n[k]++] = p;
+	c->total++;
+	return MC_OK;
+}
+
+/* Extract res's index rows and insert them for rkey. */
+static int index_write(struct store_txn *t, const char *type, const json_t *res, int64_t rkey)
+{
+	pthread_once(&idx_once, idx_build);
+	struct idx_ctx c = {.a = arena_create()};
+	int rc = fhir_index_extract(type, res, index_row, &c);
+	struct store_arg args[1 + IDX_CHUNK * 4];
+	args[0] = SA_INT(rkey);
+	for (int k = 0; k < IDX_KINDS && rc == MC_OK; k++) {
+		size_t w = (size_t)idx_sql[k].nargs;
+		for (size_t i = 0; i < c.n[k] && rc == MC_OK; i += IDX_CHUNK) {
+			size_t n = c.n[k] - i < IDX_CHUNK ? c.n[k] - i : IDX_CHUNK;
+			for (size_t r = 0; r < n; r++)
+				memcpy(&args[1 + r * w], c.rows[k][i + r].a, w * sizeof(args[0]));
+			rc = store_exec(t, idx_stmt[k][n], args, 1 + n * w);
+		}
+	}
+	arena_destroy(c.a);
+	return rc;
 }
 
 static int index_clear(struct store_txn *t, int64_t rkey)
@@ -239,10 +332,8 @@ static int write_version(struct store_txn *t, const char *type, const char *id, 
 				a, NARGS(a));
 	}
 	buf_release(&js);
-	if (rc == MC_OK) {
-		struct idx_ctx c = {t, rkey};
-		rc = fhir_index_extract(type, res, index_row, &c);
-	}
+	if (rc == MC_OK && !fhir_store_bench_no_index)
+		rc = index_write(t, type, res, rkey);
 	struct fhir_meta m;
 	if (rc == MC_OK) {
 		meta_fill(&m, type, id, version, now, false, pid);

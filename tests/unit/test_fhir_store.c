@@ -268,6 +268,50 @@ static void test_index_rows_replaced(void **state)
 			 0);
 }
 
+/* Index rows go in as multi-row INSERTs in chunks (fhir/store.c IDX_CHUNK = 16): 40 identifiers make
+ * 40 token rows over three chunks, and a value repeated inside one resource is stored once. */
+static void test_index_rows_many_and_duplicates(void **state)
+{
+	struct fx *f = *state;
+	json_t *p = parse("{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Dup\"},{\"family\":\"Dup\"}]}");
+	json_t *ids = json_array();
+	for (int i = 0; i < 40; i++) {
+		char v[16];
+		snprintf(v, sizeof(v), "V%02d", i);
+		json_array_append_new(ids, json_pack("{s:s, s:s}", "system", "urn:test:many", "value", v));
+	}
+	json_array_append_new(ids, json_pack("{s:s, s:s}", "system", "urn:test:many", "value", "V07"));   /* dup */
+	json_object_set_new(p, "identifier", ids);
+	struct op o = {.type = "Patient", .res = p};
+	assert_int_equal(store_write(f->s, u_create, &o), MC_OK);
+	json_decref(p);
+	assert_int_equal(count_sql(f,
+				   "SELECT count(*) FROM idx_token d JOIN resources r ON r.rkey = d.rkey "
+				   "WHERE r.id = $1 AND d.param = 'identifier' AND d.system = 'urn:test:many'",
+				   o.meta.id, NULL),
+			 40);
+	assert_int_equal(count_sql(f,
+				   "SELECT count(*) FROM idx_token d JOIN resources r ON r.rkey = d.rkey "
+				   "WHERE r.id = $1 AND d.param = 'identifier' AND d.code = $2",
+				   o.meta.id, "V39"),
+			 1);
+	assert_int_equal(count_sql(f,
+				   "SELECT count(*) FROM idx_string s JOIN resources r ON r.rkey = s.rkey "
+				   "WHERE r.id = $1 AND s.param = 'family' AND s.norm = $2",
+				   o.meta.id, "dup"),
+			 1);
+	/* an update replaces all of them */
+	struct op u = {.type = "Patient", .id = o.meta.id,
+		       .res = parse("{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Dup\"}]}")};
+	assert_int_equal(store_write(f->s, u_update, &u), MC_OK);
+	json_decref(u.res);
+	assert_int_equal(count_sql(f,
+				   "SELECT count(*) FROM idx_token d JOIN resources r ON r.rkey = d.rkey "
+				   "WHERE r.id = $1 AND d.param = 'identifier'",
+				   o.meta.id, NULL),
+			 0);
+}
+
 static void test_delete_tombstone_history(void **state)
 {
 	struct fx *f = *state;
@@ -365,6 +409,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_decimal_and_patient_of, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_versions_if_match, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_rows_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_rows_many_and_duplicates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_tombstone_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_rejects, setup, teardown),
 	};

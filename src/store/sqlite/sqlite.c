@@ -47,6 +47,8 @@ struct stmt_ent {
 	uint64_t hash;
 	sqlite3_stmt *st;
 	bool busy;   /* handed out: a second user of the same SQL gets an uncached statement */
+	int *argidx; /* argidx[i]: the parameter index of "$<i+1>", 0 when unused (param_map) */
+	int nargidx;
 };
 
 struct conn {
@@ -91,6 +93,7 @@ static void conn_close(struct conn *c)
 		if (!e)
 			continue;
 		sqlite3_finalize(e->st);
+		free(e->argidx);
 		free(e->sql);
 		free(e);
 	}
@@ -131,6 +134,47 @@ static bool cache_make_room(struct conn *c)
 			cache_insert(c, old[i]);
 	free(old);
 	return true;
+}
+
+/* Which parameter each argument binds: (*out)[i] is the index of "$<i+1>" in st, 0 when st does not
+ * use it; returns the array's length (the highest $N; *out malloc'd, NULL when 0). Parameters not
+ * named $N are left out, so binding finds them unbound. Computed once per cached statement: looking
+ * a name up per argument and per execution (sqlite3_bind_parameter_index) is a linear scan. */
+/* N for a parameter named "$N" (1..999, no leading zero), else 0. */
+static int dollar_num(const char *name)
+{
+	if (!name || name[0] != '$' || name[1] < '1' || name[1] > '9')
+		return 0;
+	int k = 0;
+	for (const char *p = name + 1; *p; p++) {
+		if (*p < '0' || *p > '9' || p - name > 3)
+			return 0;
+		k = k * 10 + (*p - '0');
+	}
+	return k;
+}
+
+static int param_map(sqlite3_stmt *st, int **out)
+{
+	int np = sqlite3_bind_parameter_count(st), max = 0;
+	*out = NULL;
+	for (int j = 1; j <= np; j++) {
+		const char *name = sqlite3_bind_parameter_name(st, j);
+		int k = dollar_num(name);
+		if (k > max)
+			max = k;
+	}
+	if (max == 0)
+		return 0;
+	int *m = mc_calloc((size_t)max, sizeof(*m));
+	for (int j = 1; j <= np; j++) {
+		const char *name = sqlite3_bind_parameter_name(st, j);
+		int k = dollar_num(name);
+		if (k > 0)
+			m[k - 1] = j;
+	}
+	*out = m;
+	return max;
 }
 
 /* A statement ready to bind. *ent is its cache entry, or NULL when it must be finalized after use. */
@@ -178,6 +222,7 @@ static int stmt_get(struct conn *c, const char *sql, sqlite3_stmt **out, struct 
 		e->hash = h;
 		e->st = st;
 		e->busy = true;
+		e->nargidx = param_map(st, &e->argidx);
 		cache_insert(c, e);
 		*ent = e;
 	}
@@ -196,15 +241,22 @@ static void stmt_put(sqlite3_stmt *st, struct stmt_ent *ent)
 	ent->busy = false;
 }
 
-/* Bind args[i] to "$<i+1>". copy: SQLite keeps its own copy (needed when stepping outlives the call). */
-static int stmt_bind(struct conn *c, sqlite3_stmt *st, const struct store_arg *args, size_t n, bool copy)
+/* Bind args[i] to "$<i+1>". copy: SQLite keeps its own copy (needed when stepping outlives the call).
+ * ent: the statement's cache entry (its parameter map), or NULL for an uncached statement. */
+static int stmt_bind(struct conn *c, sqlite3_stmt *st, struct stmt_ent *ent, const struct store_arg *args,
+		     size_t n, bool copy)
 {
 	sqlite3_destructor_type keep = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
 	int want = sqlite3_bind_parameter_count(st), bound = 0;
 	for (size_t i = 0; i < n; i++) {
-		char name[24];   /* "$" + up to 20 digits */
-		snprintf(name, sizeof(name), "$%zu", i + 1);
-		int idx = sqlite3_bind_parameter_index(st, name);
+		int idx;
+		if (ent) {
+			idx = i < (size_t)ent->nargidx ? ent->argidx[i] : 0;
+		} else {
+			char name[24];   /* "$" + up to 20 digits */
+			snprintf(name, sizeof(name), "$%zu", i + 1);
+			idx = sqlite3_bind_parameter_index(st, name);
+		}
 		if (idx == 0)
 			continue;   /* this statement does not use $i */
 		const struct store_arg *a = &args[i];
@@ -257,7 +309,7 @@ static int conn_exec(struct conn *c, const char *sql, const struct store_arg *ar
 	int rc = stmt_get(c, sql, &st, &ent);
 	if (rc)
 		return rc;
-	rc = stmt_bind(c, st, args, n, false);
+	rc = stmt_bind(c, st, ent, args, n, false);
 	if (rc == MC_OK) {
 		int s;
 		while ((s = sqlite3_step(st)) == SQLITE_ROW)
@@ -421,7 +473,7 @@ static int sq_query(struct store_txn *pt, const char *sql, const struct store_ar
 	int rc = stmt_get(t->c, sql, &st, &ent);
 	if (rc)
 		return rc;
-	rc = stmt_bind(t->c, st, args, n, true);
+	rc = stmt_bind(t->c, st, ent, args, n, true);
 	if (rc) {
 		stmt_put(st, ent);
 		return rc;
