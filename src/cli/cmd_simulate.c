@@ -3,9 +3,12 @@
  *
  * It registers N patients (or uses --patient-ids), registers one monitor per patient, binds it,
  * then every --batch-ms posts the samples due: heart rate, respiratory rate, SpO2, blood pressure
- * and temperature with circadian variation and noise, occasional artefacts (a dropped SpO2 probe,
- * a motion spike), and for K patients a sepsis-like course over --seconds: rising HR, RR and
- * temperature, falling SpO2 and systolic pressure.
+ * and temperature with circadian variation and noise (with --params 8 also the level of
+ * consciousness, ACVPU "alert", and the oxygen flow, 0 = air: the eight NEWS2 inputs), occasional
+ * artefacts (a dropped SpO2 probe, a motion spike), and for K patients a sepsis-like course: rising
+ * HR, RR and temperature, falling SpO2 and systolic pressure, reaching its worst at
+ * --deteriorate-after seconds (default: --seconds) and staying there — a short value makes a
+ * NEWS2 alert come within seconds (tests, demos).
  *
  * The HTTP client is deliberately tiny (HTTP/1.1 over a plain socket, Content-Length bodies only)
  * and talks to 127.0.0.1/localhost only: it is a load and demo tool, not a general client.
@@ -185,23 +188,25 @@ static void vitals_now(const struct simpat *p, double t_day_frac, double sev, do
 		out[0] += 60;                /* artefact: motion */
 }
 
-static const char *const codes[6] = {"8867-4", "9279-1", "59408-5", "8480-6", "8462-4", "8310-5"};
-static const char *const units[6] = {"/min", "/min", "%", "mm[Hg]", "mm[Hg]", "Cel"};
-static const int decimals[6] = {0, 0, 0, 0, 0, 1};
+static const char *const codes[8] = {"8867-4", "9279-1", "59408-5", "8480-6", "8462-4", "8310-5", "67775-7",
+				     "3151-8"};
+static const char *const units[8] = {"/min", "/min", "%", "mm[Hg]", "mm[Hg]", "Cel", "{score}", "L/min"};
+static const int decimals[8] = {0, 0, 0, 0, 0, 1, 0, 0};
 
 static int usage(FILE *out)
 {
 	fprintf(out,
 		"usage: medcore simulate --url http://127.0.0.1:PORT (--token T | --user U --password P)\n"
 		"                        [--patients N] [--rate HZ] [--deteriorate K] [--seconds S]\n"
-		"                        [--batch-ms MS] [--patient-ids a,b,...] [--seed N]\n");
+		"                        [--batch-ms MS] [--patient-ids a,b,...] [--seed N]\n"
+		"                        [--deteriorate-after S] [--params 6|8]\n");
 	return out == stdout ? 0 : 2;
 }
 
 int cmd_simulate(int argc, char **argv)
 {
 	const char *url = NULL, *token = NULL, *user = NULL, *pass = NULL, *ids = NULL;
-	long npat = 10, deter = 0, secs = 60, batch_ms = 1000, seed = 1;
+	long npat = 10, deter = 0, secs = 60, batch_ms = 1000, seed = 1, ramp_s = 0, nparams = 6;
 	double rate = 1;
 	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -231,6 +236,10 @@ int cmd_simulate(int argc, char **argv)
 			batch_ms = strtol(v, NULL, 10);
 		else if (!strcmp(a, "--seed"))
 			seed = strtol(v, NULL, 10);
+		else if (!strcmp(a, "--deteriorate-after"))
+			ramp_s = strtol(v, NULL, 10);
+		else if (!strcmp(a, "--params"))
+			nparams = strtol(v, NULL, 10);
 		else
 			return usage(stderr);
 	}
@@ -240,10 +249,14 @@ int cmd_simulate(int argc, char **argv)
 		fprintf(stderr, "medcore simulate: --url must be http://127.0.0.1:PORT (loopback only)\n");
 		return 2;
 	}
-	if (npat < 1 || npat > SIM_PATIENTS_MAX || rate <= 0 || rate > 1000 || deter < 0 || secs < 1 || batch_ms < 10) {
-		fprintf(stderr, "medcore simulate: --patients 1..10000, --rate 0..1000, --seconds >= 1, --batch-ms >= 10\n");
+	if (npat < 1 || npat > SIM_PATIENTS_MAX || rate <= 0 || rate > 1000 || deter < 0 || secs < 1 || batch_ms < 10 ||
+	    ramp_s < 0 || ramp_s > 86400 * 365 || (nparams != 6 && nparams != 8)) {
+		fprintf(stderr, "medcore simulate: --patients 1..10000, --rate 0..1000, --seconds >= 1, --batch-ms >= 10, "
+				"--deteriorate-after 1..31536000, --params 6 or 8\n");
 		return 2;
 	}
+	if (!ramp_s)
+		ramp_s = secs;
 	if (deter > npat)
 		deter = npat;
 	srand((unsigned)seed);
@@ -328,7 +341,7 @@ int cmd_simulate(int argc, char **argv)
 	struct buf body = BUF_INIT, resp = BUF_INIT;
 	buf_init(&body, 64u << 20);
 	buf_init(&resp, RESP_MAX);
-	int64_t start = mctime_now_ms(), sent = 0, batches = 0, failed = 0;
+	int64_t start = mctime_now_ms(), sent = 0, batches = 0, failed = 0, accepted = 0, rejected = 0;
 	double carry = 0;
 	int64_t last = start;
 	int code = 0;
@@ -342,14 +355,18 @@ int cmd_simulate(int argc, char **argv)
 		if (k <= 0)
 			continue;
 		buf_reset(&body);
-		double sev_t = (double)(now - start) / (double)(secs * 1000);
+		double sev_t = (double)(now - start) / (double)(ramp_s * 1000);
+		if (sev_t > 1)
+			sev_t = 1;
 		for (long j = 0; j < k; j++) {
 			int64_t t = last + (int64_t)((double)(now - last) * (double)(j + 1) / (double)k);
 			double dayf = (double)(t % 86400000) / 86400000.0;
 			for (long i = 0; i < npat; i++) {
-				double v[6];
+				double v[8];
 				vitals_now(&p[i], dayf, p[i].septic ? sev_t : 0, v);
-				for (int q = 0; q < 6; q++)
+				v[6] = 0;   /* ACVPU: alert */
+				v[7] = 0;   /* air */
+				for (int q = 0; q < nparams; q++)
 					buf_printf(&body,
 						   "{\"device\":\"%s\",\"patient\":\"%s\",\"code\":\"%s\",\"value\":%.*f,"
 						   "\"unit\":\"%s\",\"ts\":%lld}\n",
@@ -367,11 +384,17 @@ int cmd_simulate(int argc, char **argv)
 			}
 			continue;
 		}
-		sent += k * npat * 6;
+		sent += k * npat * nparams;
 		batches++;
+		json_t *rj = json_loads(resp.data ? resp.data : "", 0, NULL);
+		json_t *rd = json_object_get(rj, "data");
+		accepted += (int64_t)json_integer_value(json_object_get(rd, "accepted"));
+		rejected += (int64_t)json_integer_value(json_object_get(rd, "rejected"));
+		json_decref(rj);
 	}
-	printf("{\"patients\":%ld,\"deteriorating\":%ld,\"batches\":%lld,\"samples\":%lld,\"failed_batches\":%lld}\n", npat,
-	       deter, (long long)batches, (long long)sent, (long long)failed);
+	printf("{\"patients\":%ld,\"deteriorating\":%ld,\"batches\":%lld,\"samples\":%lld,\"accepted\":%lld,"
+	       "\"rejected\":%lld,\"failed_batches\":%lld}\n",
+	       npat, deter, (long long)batches, (long long)sent, (long long)accepted, (long long)rejected, (long long)failed);
 	buf_release(&body);
 	buf_release(&resp);
 	conn_close(&c);

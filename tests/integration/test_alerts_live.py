@@ -257,14 +257,18 @@ def test_news2_alert_reaches_subscribers_and_is_acknowledged(srv):
     # deteriorate: RR 26 (3) SpO2 91 (3) SBP 95 (2) HR 120 (2) temp 38.5 (1) = 11 -> high
     t0 = time.monotonic()
     post(srv, gw, vitals(dev, pat, 26, 91, 95, 120, 38.5))
-    a = ws.wait_for(lambda m: m["type"] == "alert" and m["alert"]["ruleKey"] == "news2", "the NEWS2 alert")
+    d = ws.wait_for(lambda m: m["type"] == "alert" and m.get("provisional"), "the provisional NEWS2 alert")
+    print("   sample posted -> provisional alert on websocket: %.1f ms" % ((time.monotonic() - t0) * 1e3))
+    check(d["action"] == "detected" and d["alert"]["status"] == "pending" and d["alert"]["id"] is None and
+          d["alert"]["ruleKey"] == "news2" and d["alert"]["patientId"] == pat, "provisional %s" % d)
+    a = ws.wait_for(lambda m: m["type"] == "alert" and not m.get("provisional") and m["alert"]["ruleKey"] == "news2", "the NEWS2 alert")
     print("   sample posted -> alert on websocket: %.1f ms" % ((time.monotonic() - t0) * 1e3))
     check(a["action"] == "raised" and a["alert"]["status"] == "open", "alert %s" % a)
     alert_id = a["alert"]["id"]
     # samples are evaluated one by one: the first single 3 raises (low-medium), the rest of the batch
     # raises the risk of the same alert to high
     if a["alert"]["severity"] != "high":
-        a = ws.wait_for(lambda m: m["type"] == "alert" and m["alert"]["severity"] == "high", "severity high")
+        a = ws.wait_for(lambda m: m["type"] == "alert" and not m.get("provisional") and m["alert"]["severity"] == "high", "severity high")
         check(a["alert"]["id"] == alert_id and a["action"] == "severity", "same alert, new severity %s" % a)
     sse.wait_for(lambda e: e[0] == "alert" and e[1]["alert"]["id"] == alert_id, "the NEWS2 alert")
     # the same condition again: de-duplicated (still one open NEWS2 alert)
@@ -294,12 +298,12 @@ def test_news2_alert_reaches_subscribers_and_is_acknowledged(srv):
 
     r = srv.post("/api/v1/alerts/%s/acknowledge" % alert_id, {"note": "at bedside"}, token=nurse)
     check(r.status == 200 and r.json()["data"]["status"] == "acknowledged", "acknowledge", r)
-    ws.wait_for(lambda m: m["type"] == "alert" and m["action"] == "acknowledged", "the acknowledgement")
+    ws.wait_for(lambda m: m["type"] == "alert" and not m.get("provisional") and m["action"] == "acknowledged", "the acknowledgement")
     r = srv.post("/api/v1/alerts/%s/acknowledge" % alert_id, {"note": "again"}, token=nurse)
     check(r.status == 409, "acknowledge twice", r)
     r = srv.post("/api/v1/alerts/%s/resolve" % alert_id, {"note": "treated"}, token=nurse)
     check(r.status == 200 and r.json()["data"]["status"] == "resolved", "resolve", r)
-    ws.wait_for(lambda m: m["type"] == "alert" and m["action"] == "resolved", "the resolution")
+    ws.wait_for(lambda m: m["type"] == "alert" and not m.get("provisional") and m["action"] == "resolved", "the resolution")
 
     # history, audit chain and events
     rows = srv.sql("SELECT action, note FROM alert_events WHERE alert_id = ? ORDER BY seq", alert_id)
@@ -340,7 +344,7 @@ def test_threshold_rule_ward_and_escalation(srv):
     time.sleep(0.2)
     t = now_ms()
     post(srv, gw, [smp(dev, pat, "8867-4", 150, "/min", t - 500 + i * 100) for i in range(5)])
-    a = ws.wait_for(lambda m: m["type"] == "alert" and m["alert"]["ruleKey"].startswith("rule:"), "threshold alert")
+    a = ws.wait_for(lambda m: m["type"] == "alert" and not m.get("provisional") and m["alert"]["ruleKey"].startswith("rule:"), "threshold alert")
     check(a["alert"]["locationId"] == "ward-7" and a["alert"]["severity"] == "high", "ward alert %s" % a)
     # decimation: 5 samples within 0.5 s -> one on the decimated SSE stream
     t0 = time.monotonic()
@@ -349,11 +353,42 @@ def test_threshold_rule_ward_and_escalation(srv):
     n = len([e for e in sse.events if e[0] == "sample"])
     check(n == 1, "decimated to one sample, got %d" % n)
     # not acknowledged: escalated after --alert-escalate-seconds 2
-    ws.wait_for(lambda m: m["type"] == "alert" and m["action"] == "escalated", "escalation", timeout=8)
+    ws.wait_for(lambda m: m["type"] == "alert" and not m.get("provisional") and m["action"] == "escalated", "escalation", timeout=8)
     r = srv.get("/api/v1/alerts?ward=ward-7&status=escalated", token=gw)
     check(r.status == 200 and len(r.json()["data"]) == 1, "escalated alert listed", r)
     ws.close()
     sse.close()
+
+
+def test_ward_membership_follows_changes(srv):
+    """A ward subscription opened before a patient is placed there picks the patient up (the
+    membership is recomputed after alert-settings and binding changes), and drops them when moved."""
+    gw = STATE["gw"]
+    pat, dev = setup_patient(srv, gw, "w")
+    ws = WS(srv.port, "/api/v1/live/ward/ward-9", headers={"Authorization": "Bearer " + gw})
+    check(ws.status == 101, "ward websocket")
+    r = srv.put("/api/v1/vitals/patients/%s/alert-settings" % pat, {"spo2Scale": 1, "locationId": "ward-9"}, token=gw)
+    check(r.status == 200, "placed in ward-9", r)
+    deadline = time.monotonic() + 5
+    got = None
+    while got is None and time.monotonic() < deadline:   # the refresh runs within ~200 ms
+        post(srv, gw, [smp(dev, pat, "8867-4", 77, "/min")])
+        try:
+            got = ws.wait_for(lambda m: m["type"] == "sample" and m["patientId"] == pat, "sample", timeout=0.5)
+        except mt.TestFailure:
+            pass
+    check(got is not None, "the ward subscriber sees the newly placed patient")
+    r = srv.put("/api/v1/vitals/patients/%s/alert-settings" % pat, {"spo2Scale": 1, "locationId": "ward-10"},
+                token=gw)
+    check(r.status == 200, "moved to ward-10", r)
+    time.sleep(0.6)
+    post(srv, gw, [smp(dev, pat, "8867-4", 78, "/min")])
+    try:
+        m = ws.wait_for(lambda m: m["type"] == "sample" and m["value"] == 78, "no sample", timeout=1)
+        raise mt.TestFailure("a moved patient's sample still reached the old ward: %s" % m)
+    except mt.TestFailure as e:
+        check("not received" in str(e), str(e))
+    ws.close()
 
 
 def test_websocket_ingest(srv):

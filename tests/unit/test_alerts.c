@@ -334,6 +334,46 @@ static void stale_and_disconnected(void **state)
 	assert_string_equal(f->last_key, "device:m1");
 }
 
+static int exec_unit(struct store_txn *t, void *arg) { return store_exec(t, arg, NULL, 0); }
+
+/* A device bound before the engine starts and never heard from is reported disconnected (seeded
+ * from vitals_device); one bound at run time too; unbinding clears the alert's condition and stops
+ * tracking it. */
+static void bound_devices_seeded(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(store_write(f->s, exec_unit,
+				     "INSERT INTO vitals_device(device_id, identifier, patient_id, created_ms) "
+				     "VALUES('quiet1', 'Q1', 'b1', 0)"),
+			 MC_OK);
+	assert_int_equal(store_write(f->s, exec_unit,
+				     "INSERT INTO vitals_device(device_id, identifier, patient_id, created_ms) "
+				     "VALUES('spare', 'Q2', NULL, 0)"),
+			 MC_OK);
+	alerts_destroy(f->a);   /* restart: the engine reads the bindings */
+	assert_int_equal(open_engine(f, 0), MC_OK);
+	alerts_device_bound(f->a, "quiet2", "b2");   /* bound while running */
+	alerts_device_bound(NULL, "x", "y");          /* no engine: ignored */
+	f->now += 10000;
+	alerts_tick(f->a);
+	assert_int_equal(q1(f, "SELECT COUNT(*) FROM alerts WHERE kind = $1", "disconnected"), 0);   /* grace */
+	f->now += 25000;
+	alerts_tick(f->a);
+	assert_int_equal(q1(f, "SELECT COUNT(*) FROM alerts WHERE patient_id = $1 AND kind = 'disconnected'", "b1"), 1);
+	assert_int_equal(q1(f, "SELECT COUNT(*) FROM alerts WHERE patient_id = $1 AND kind = 'disconnected'", "b2"), 1);
+	assert_int_equal(q1(f, "SELECT COUNT(*) FROM alerts WHERE kind = $1", "disconnected"), 2);   /* not 'spare' */
+	alerts_device_unbound(f->a, "quiet1", "b1");
+	alerts_run_pending(f->a);
+	assert_string_equal(f->last_action, "condition-cleared");
+	assert_string_equal(f->last_key, "device:quiet1");
+	assert_int_equal(q1(f, "SELECT COUNT(*) FROM alerts WHERE rule_key = $1 AND active = 1", "device:quiet1"), 0);
+	alerts_device_unbound(f->a, "nope", "b1");   /* unknown: nothing */
+	alerts_device_unbound(f->a, "quiet1", "nobody");
+	f->now += 60000;
+	alerts_tick(f->a);   /* quiet1 is no longer tracked: no new alert */
+	assert_int_equal(q1(f, "SELECT COUNT(*) FROM alerts WHERE rule_key = $1", "device:quiet1"), 1);
+}
+
 struct act {
 	struct auth_principal who;
 	const char *id;
@@ -467,6 +507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(news2_raise_severity_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(news2_scale2, setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_and_disconnected, setup, teardown),
+		cmocka_unit_test_setup_teardown(bound_devices_seeded, setup, teardown),
 		cmocka_unit_test_setup_teardown(escalation_ack_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(rules_and_settings_persist, setup, teardown),
 		cmocka_unit_test_setup_teardown(full_queue_drops, setup, teardown),

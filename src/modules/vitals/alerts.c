@@ -29,6 +29,7 @@
 #include "core/metrics.h"
 #include "events/events.h"
 #include "http/app.h"
+#include "modules/vitals/live.h"
 #include "modules/vitals/news2.h"
 #include "store/store.h"
 
@@ -100,6 +101,7 @@ struct alerts {
 	size_t q_len;
 	_Atomic uint64_t dropped;
 	bool stop;
+	bool failing;             /* the last write failed: the thread pauses before retrying */
 	pthread_t thread;
 	bool has_thread;
 	pthread_mutex_t run_mu;   /* one drainer at a time (thread, tests, shutdown) */
@@ -130,8 +132,11 @@ static void copy_str(char *dst, size_t n, const char *src)
 
 /* ---- the work queue ------------------------------------------------------------------------ */
 
-/* Never blocks beyond the queue mutex; drops (and counts) when full. */
-static void push(struct alerts *a, enum work_kind k, const struct pstate *ps, const char *key, const char *kind,
+/* Never blocks beyond the queue mutex. When full the item is dropped (and counted) and false is
+ * returned: the caller then leaves its condition state as it was, so the next sample or tick
+ * decides again — a dropped decision is delayed, never lost. A raise that is queued is announced
+ * at once to opts.on_detect (provisional: the durable record follows from the engine thread). */
+static bool push(struct alerts *a, enum work_kind k, const struct pstate *ps, const char *key, const char *kind,
 		 const char *severity, const char *detail, int64_t ts)
 {
 	pthread_mutex_lock(&a->q_mu);
@@ -140,9 +145,15 @@ static void push(struct alerts *a, enum work_kind k, const struct pstate *ps, co
 		atomic_fetch_add(&a->dropped, 1);
 		if (a->m_dropped)
 			metrics_add(a->m_dropped, 1);
-		return;
+		return false;
 	}
 	pthread_mutex_unlock(&a->q_mu);
+	if (k == W_RAISE && a->o.on_detect) {
+		struct alerts_change c = {.alert_id = "", .patient_id = ps->patient_id, .location_id = ps->location_id,
+					  .rule_key = key, .kind = kind, .severity = severity, .status = "pending",
+					  .action = "detected", .ts_ms = ts};
+		a->o.on_detect(&c, a->o.change_arg);
+	}
 	struct work *w = mc_calloc(1, sizeof(*w));
 	w->k = k;
 	copy_str(w->patient_id, sizeof(w->patient_id), ps->patient_id);
@@ -161,6 +172,7 @@ static void push(struct alerts *a, enum work_kind k, const struct pstate *ps, co
 	a->q_len++;
 	pthread_cond_signal(&a->q_cv);
 	pthread_mutex_unlock(&a->q_mu);
+	return true;
 }
 
 uint64_t alerts_dropped(const struct alerts *a) { return atomic_load(&((struct alerts *)a)->dropped); }
@@ -222,10 +234,8 @@ static void eval_rules(struct alerts *a, struct pstate *ps, enum vitals_param pa
 		snprintf(detail, sizeof(detail), "{\"rule\":\"%s\",\"code\":\"%s\",\"value\":%.6g}", r->id,
 			 vitals_param_loinc(param), v);
 		if (st->raised) {
-			if (meets_clear) {
+			if (meets_clear && push(a, W_CLEAR, ps, key, "threshold", r->severity, detail, now))
 				st->raised = st->pending = false;
-				push(a, W_CLEAR, ps, key, "threshold", r->severity, detail, now);
-			}
 			continue;
 		}
 		if (!meets_raise) {
@@ -236,10 +246,10 @@ static void eval_rules(struct alerts *a, struct pstate *ps, enum vitals_param pa
 			st->pending = true;
 			st->since_ms = now;
 		}
-		if (now - st->since_ms >= r->min_seconds * 1000) {
+		if (now - st->since_ms >= r->min_seconds * 1000 &&
+		    push(a, W_RAISE, ps, key, "threshold", r->severity, detail, now)) {
 			st->raised = true;
 			st->pending = false;
-			push(a, W_RAISE, ps, key, "threshold", r->severity, detail, now);
 		}
 	}
 	pthread_rwlock_unlock(&a->rules_mu);
@@ -274,11 +284,11 @@ static void eval_news2(struct alerts *a, struct pstate *ps, int64_t now)
 		 news2_risk_name(r.risk), r.complete ? "true" : "false", ps->scale2 ? 2 : 1);
 	if (c->raised) {
 		if (meets_clear) {
-			c->raised = c->pending = false;
-			push(a, W_CLEAR, ps, "news2", "news2", news2_risk_name(r.risk), detail, now);
+			if (push(a, W_CLEAR, ps, "news2", "news2", news2_risk_name(r.risk), detail, now))
+				c->raised = c->pending = false;
 		} else if (r.risk != c->risk && r.risk != NEWS2_RISK_LOW) {
-			c->risk = r.risk;
-			push(a, W_RAISE, ps, "news2", "news2", news2_risk_name(r.risk), detail, now);
+			if (push(a, W_RAISE, ps, "news2", "news2", news2_risk_name(r.risk), detail, now))
+				c->risk = r.risk;
 		}
 		return;
 	}
@@ -290,11 +300,11 @@ static void eval_news2(struct alerts *a, struct pstate *ps, int64_t now)
 		c->pending = true;
 		c->since_ms = now;
 	}
-	if (now - c->since_ms >= a->o.news2_min_ms) {
+	if (now - c->since_ms >= a->o.news2_min_ms &&
+	    push(a, W_RAISE, ps, "news2", "news2", news2_risk_name(r.risk), detail, now)) {
 		c->raised = true;
 		c->pending = false;
 		c->risk = r.risk;
-		push(a, W_RAISE, ps, "news2", "news2", news2_risk_name(r.risk), detail, now);
 	}
 }
 
@@ -307,10 +317,10 @@ static void note_device(struct alerts *a, struct pstate *ps, const char *device_
 			continue;
 		ps->dev[i].seen_ms = now;
 		if (ps->dev[i].silent) {
-			ps->dev[i].silent = false;
 			char key[ALERTS_KEY_MAX];
 			snprintf(key, sizeof(key), "device:%s", device_id);
-			push(a, W_CLEAR, ps, key, "disconnected", "medium", "{}", now);
+			if (push(a, W_CLEAR, ps, key, "disconnected", "medium", "{}", now))
+				ps->dev[i].silent = false;
 		}
 		return;
 	}
@@ -318,6 +328,52 @@ static void note_device(struct alerts *a, struct pstate *ps, const char *device_
 	copy_str(ps->dev[i].id, sizeof(ps->dev[i].id), device_id);
 	ps->dev[i].seen_ms = now;
 	ps->dev[i].silent = false;
+}
+
+/* Track device_id for patient_id as if heard from at now (a bound device that never sends is
+ * reported disconnected stale_ms later). */
+static void seed_device(struct alerts *a, const char *patient_id, const char *device_id, int64_t now)
+{
+	if (!patient_id || !*patient_id || !device_id || !*device_id)
+		return;
+	size_t b = hash_id(patient_id) % ALERTS_BUCKETS;
+	pthread_mutex_lock(&a->stripe[b % ALERTS_STRIPES]);
+	struct pstate *ps = pstate_get(a, b, patient_id, true);
+	if (ps) {
+		bool known = false;
+		for (size_t i = 0; i < ps->ndev && !known; i++)
+			known = !strcmp(ps->dev[i].id, device_id);
+		if (!known)
+			note_device(a, ps, device_id, now);
+	}
+	pthread_mutex_unlock(&a->stripe[b % ALERTS_STRIPES]);
+}
+
+void alerts_device_bound(struct alerts *a, const char *device_id, const char *patient_id)
+{
+	if (a)
+		seed_device(a, patient_id, device_id, now_ms(a));
+}
+
+void alerts_device_unbound(struct alerts *a, const char *device_id, const char *patient_id)
+{
+	if (!a || !patient_id || !*patient_id || !device_id)
+		return;
+	size_t b = hash_id(patient_id) % ALERTS_BUCKETS;
+	pthread_mutex_lock(&a->stripe[b % ALERTS_STRIPES]);
+	struct pstate *ps = pstate_get(a, b, patient_id, false);
+	for (size_t i = 0; ps && i < ps->ndev; i++) {
+		if (strcmp(ps->dev[i].id, device_id))
+			continue;
+		if (ps->dev[i].silent) {   /* unbound on purpose: its disconnected alert's condition is over */
+			char key[ALERTS_KEY_MAX];
+			snprintf(key, sizeof(key), "device:%s", device_id);
+			push(a, W_CLEAR, ps, key, "disconnected", "medium", "{}", now_ms(a));
+		}
+		ps->dev[i] = ps->dev[--ps->ndev];
+		break;
+	}
+	pthread_mutex_unlock(&a->stripe[b % ALERTS_STRIPES]);
 }
 
 void alerts_sink(const struct vitals_sample *s, size_t n, void *arg)
@@ -339,10 +395,10 @@ void alerts_sink(const struct vitals_sample *s, size_t n, void *arg)
 			ps->p[x->param].ts_ms = x->ts_ms ? x->ts_ms : now;
 			ps->p[x->param].seen_ms = now;
 			if (ps->p[x->param].stale) {
-				ps->p[x->param].stale = false;
 				char key[ALERTS_KEY_MAX];
 				snprintf(key, sizeof(key), "stale:%s", vitals_param_loinc(x->param));
-				push(a, W_CLEAR, ps, key, "stale", "low", "{}", now);
+				if (push(a, W_CLEAR, ps, key, "stale", "low", "{}", now))
+					ps->p[x->param].stale = false;
 			}
 			note_device(a, ps, x->device_id, now);
 			eval_rules(a, ps, x->param, x->value, now);
@@ -492,6 +548,18 @@ static int load_unit(struct store_txn *t, void *arg)
 		alerts_patient_settings_apply(a, store_rows_text(rows, 0), store_rows_int(rows, 1) != 0,
 					      store_rows_text(rows, 2));
 	store_rows_close(rows);
+	if (rc < 0)
+		return -rc;
+	/* Every bound device is expected to send from now on: after a restart a monitor that stays
+	 * silent is reported disconnected, not only the ones heard from since start. */
+	rc = store_query(t, "SELECT device_id, patient_id FROM vitals_device WHERE patient_id IS NOT NULL", NULL, 0,
+			 &rows);
+	if (rc)
+		return rc;
+	int64_t now = now_ms(a);
+	while ((rc = store_rows_next(rows)) == 1)
+		seed_device(a, store_rows_text(rows, 1), store_rows_text(rows, 0), now);
+	store_rows_close(rows);
 	return rc < 0 ? -rc : MC_OK;
 }
 
@@ -581,8 +649,14 @@ static int work_raise(struct store_txn *t, const struct work *w, struct change_o
 		bool active = store_rows_int(rows, 3) != 0;
 		bool sev_changed = !sev || strcmp(sev, w->severity);
 		store_rows_close(rows);
-		if (!sev_changed && active)
-			return MC_OK;   /* nothing new */
+		if (!sev_changed && active) {
+			/* nothing new: still reported once ("confirmed"), so the provisional "detected"
+			 * announcement always gets its durable follow-up with the alert id */
+			copy_str(o->action, sizeof(o->action), "confirmed");
+			copy_str(o->severity, sizeof(o->severity), w->severity);
+			o->changed = true;
+			return MC_OK;
+		}
 		copy_str(o->action, sizeof(o->action), sev_changed ? "severity" : "retriggered");
 		copy_str(o->severity, sizeof(o->severity), w->severity);
 		struct store_arg up[] = {SA_TEXT(o->alert_id), SA_TEXT(w->severity), SA_INT(w->ts_ms), SA_TEXT(w->detail)};
@@ -680,9 +754,32 @@ size_t alerts_run_pending(struct alerts *a)
 			break;
 		struct work_unit u = {.w = w};
 		int rc = store_write(a->o.store, work_unit_fn, &u);
-		if (rc)
+		if (rc && rc != MC_EUNAVAIL && rc != MC_ETIMEOUT) {
+			/* not transient (a bug or corrupt row): retrying would stall every later alert */
 			LOGE("alerts: change not written", "\"code\":\"%s\",\"key\":\"%s\"", mc_code_name(rc), w->kind);
-		else {
+			free(w);
+			done++;
+			continue;
+		}
+		if (rc) {
+			/* the store is unavailable: never dropped; back to the head of the queue, tried
+			 * again after a pause (the thread waits 200 ms while failing) */
+			LOGE("alerts: change not written; retrying", "\"code\":\"%s\",\"key\":\"%s\"", mc_code_name(rc),
+			     w->kind);
+			pthread_mutex_lock(&a->q_mu);
+			w->next = a->q_head;
+			a->q_head = w;
+			if (!a->q_tail)
+				a->q_tail = w;
+			a->q_len++;
+			a->failing = true;
+			pthread_mutex_unlock(&a->q_mu);
+			break;
+		}
+		{
+			pthread_mutex_lock(&a->q_mu);
+			a->failing = false;
+			pthread_mutex_unlock(&a->q_mu);
 			if (w->k == W_RAISE && u.out.changed && a->m_raised && !strcmp(u.out.action, "raised"))
 				metrics_add(a->m_raised, 1);
 			notify(a, &u.out);
@@ -713,11 +810,11 @@ static void tick_state(struct alerts *a, int64_t now)
 					continue;
 				}
 				if (!ps->dev[i].silent) {
-					ps->dev[i].silent = true;
 					char key[ALERTS_KEY_MAX], detail[160];
 					snprintf(key, sizeof(key), "device:%s", ps->dev[i].id);
 					snprintf(detail, sizeof(detail), "{\"device\":\"%s\"}", ps->dev[i].id);
-					push(a, W_RAISE, ps, key, "disconnected", "medium", detail, now);
+					if (push(a, W_RAISE, ps, key, "disconnected", "medium", detail, now))
+						ps->dev[i].silent = true;
 				}
 			}
 			if (!device_alive)
@@ -725,11 +822,11 @@ static void tick_state(struct alerts *a, int64_t now)
 			for (int p = 0; p < VP__COUNT; p++) {
 				if (!ps->p[p].have || ps->p[p].stale || now - ps->p[p].seen_ms < a->o.stale_ms)
 					continue;
-				ps->p[p].stale = true;
 				char key[ALERTS_KEY_MAX], detail[96];
 				snprintf(key, sizeof(key), "stale:%s", vitals_param_loinc((enum vitals_param)p));
 				snprintf(detail, sizeof(detail), "{\"code\":\"%s\"}", vitals_param_loinc((enum vitals_param)p));
-				push(a, W_RAISE, ps, key, "stale", "low", detail, now);
+				if (push(a, W_RAISE, ps, key, "stale", "low", detail, now))
+					ps->p[p].stale = true;
 			}
 		}
 		pthread_mutex_unlock(mu);
@@ -832,7 +929,7 @@ static void *alerts_main(void *arg)
 	int64_t next_tick = mctime_mono_us() + 1000000;
 	pthread_mutex_lock(&a->q_mu);
 	while (!a->stop) {
-		if (!a->q_head) {
+		if (!a->q_head || a->failing) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += 200 * 1000000L;
@@ -902,6 +999,11 @@ void alerts_destroy(struct alerts *a)
 		pthread_join(a->thread, NULL);
 	}
 	alerts_run_pending(a);
+	for (struct work *w = a->q_head; w;) {   /* the store kept failing: logged above */
+		struct work *nx = w->next;
+		free(w);
+		w = nx;
+	}
 	for (size_t b = 0; b < ALERTS_BUCKETS; b++) {
 		struct pstate *p = a->bucket[b];
 		while (p) {
@@ -1320,6 +1422,7 @@ static int route_settings(struct req *r, struct reply *rep)
 		return rc;
 	if (alerts_current())
 		alerts_patient_settings_apply(alerts_current(), pid, x.scale2, x.loc);
+	live_membership_changed();   /* ward subscriptions pick up the new location */
 	return reply_api(rep, r, 200, json_pack("{s:s,s:i,s:s?}", "patientId", pid, "spo2Scale", x.scale2 ? 2 : 1,
 						"locationId", x.loc),
 			 NULL);

@@ -6,7 +6,9 @@
  * Threads. alerts_sink() is a vitals sink (vitals.h): it runs on the ingest thread, updates the
  * per-patient state under one of ALERTS_STRIPES mutexes (chosen by patient id) and pushes alert
  * work (raise, clear) onto a bounded queue; it never waits for the database. When the queue is full
- * the work item is dropped and counted (medcore_alerts_dropped_total) — ingest is never blocked.
+ * the work item is dropped and counted (medcore_alerts_dropped_total) — ingest is never blocked — and
+ * the condition's state is left as it was, so the next sample (or tick) decides again: a decision is
+ * delayed by a full queue, never lost.
  * The engine's own thread takes the queue, writes each change as one durable unit (store_write: the
  * alert row, its history row, the audit record and the vitals.alert.* event commit together), then
  * calls opts.on_change (the live hub) after the commit. Once a second the thread also runs
@@ -26,9 +28,11 @@
  *                   risk while raised updates the open alert's severity.
  *   stale (key "stale:<LOINC>")  a parameter had samples but none for opts.stale_ms while the
  *                   patient's device is still sending others; clears on the next sample.
- *   disconnected (key "device:<device id>") a device that sent samples for the patient has sent
- *                   nothing for opts.stale_ms; clears on its next sample. The engine knows only the
- *                   devices it has heard from since start (device binding lives in ingest).
+ *   disconnected (key "device:<device id>") a device bound to the patient (or that sent samples for
+ *                   the patient) has sent nothing for opts.stale_ms; clears on its next sample or
+ *                   when it is unbound. The engine is seeded at start with every bound device (table
+ *                   vitals_device) as if heard from then, and told of later binds/unbinds
+ *                   (alerts_device_bound/unbound).
  * De-duplication: one open alert per (patient, rule key) — the partial unique index of table alerts;
  * a raise while one is open updates it (severity, "retriggered") instead of opening another.
  * Escalation: an alert still "open" opts.escalate_ms after it was raised becomes "escalated".
@@ -65,8 +69,8 @@ struct alerts_change {
 	const char *kind;          /* "news2" "threshold" "stale" "disconnected" */
 	const char *severity;      /* "low" "low-medium" "medium" "high" */
 	const char *status;        /* "open" "escalated" "acknowledged" "resolved" */
-	const char *action;        /* "raised" "retriggered" "severity" "condition-cleared" "escalated"
-	                              "acknowledged" "resolved" */
+	const char *action;        /* "raised" "retriggered" "severity" "confirmed" "condition-cleared"
+	                              "escalated" "acknowledged" "resolved"; "detected" (on_detect only) */
 	int64_t ts_ms;
 };
 typedef void alerts_change_fn(const struct alerts_change *c, void *arg);
@@ -85,6 +89,14 @@ struct alerts_opts {
 	alerts_change_fn *on_change;    /* may be NULL; runs on the engine thread (or the caller of
 	                                   alerts_run_pending / the HTTP worker for staff actions) */
 	void *change_arg;
+	alerts_change_fn *on_detect;    /* may be NULL; gets change_arg. Called on the ingest thread (under
+	                                   the patient's stripe lock: must not block or call the engine)
+	                                   the moment a raise is decided, before it is durable: action
+	                                   "detected", status "pending", alert_id "". Exactly one durable
+	                                   on_change for the same (patient, rule key) follows: "raised",
+	                                   "retriggered", "severity" or "confirmed" (an open alert already
+	                                   said so), with the id. A write that fails because the store is
+	                                   unavailable is retried until it succeeds (or the engine stops). */
 	size_t queue_max;               /* 0 = 65536 work items */
 	bool no_thread;                 /* tests: nothing runs until alerts_run_pending/alerts_tick */
 };
@@ -106,6 +118,11 @@ size_t alerts_run_pending(struct alerts *a);
 void alerts_tick(struct alerts *a);
 /* Work items dropped because the queue was full. */
 uint64_t alerts_dropped(const struct alerts *a);
+
+/* A device was bound to / unbound from a patient (after the commit). Bound: tracked as heard from
+ * now. Unbound: no longer tracked; an open disconnected alert's condition clears. a may be NULL. */
+void alerts_device_bound(struct alerts *a, const char *device_id, const char *patient_id);
+void alerts_device_unbound(struct alerts *a, const char *device_id, const char *patient_id);
 
 /* Rules ------------------------------------------------------------------------------------- */
 struct alerts_rule {

@@ -16,6 +16,7 @@
 #include "fhir/resource.h"
 #include "fhir/store.h"
 #include "http/app.h"
+#include "modules/vitals/live.h"
 #include "modules/vitals/vitals_int.h"
 #include "store/store.h"
 
@@ -296,8 +297,14 @@ static int bind_common(struct req *r, struct reply *rep, bool bind)
 	int rc = req_write(r, bind_unit, &w);
 	if (rc)
 		return w.why ? req_fail(r, rc, w.why, NULL, NULL) : rc;
-	if (w.changed)
+	if (w.changed) {
 		vitals_binding_forget(w.device);
+		if (bind)
+			alerts_device_bound(alerts_current(), w.device, w.patient);
+		else
+			alerts_device_unbound(alerts_current(), w.device, w.bound);
+		live_membership_changed();
+	}
 	return reply_api(rep, r, 200, device_view(w.device, w.identifier, w.type, w.patient, w.user_id), NULL);
 }
 

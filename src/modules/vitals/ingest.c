@@ -486,13 +486,15 @@ static int access_unit(struct store_txn *t, void *arg)
 	return auth_patient_access(t, w->who, w->patient, AUTH_CLINICAL_WRITE, NULL);
 }
 
-struct batch {
+struct vitals_batch {
 	const struct auth_principal *who;
 	int64_t now;
 	char my_device[65];
+	const char *only_device;   /* Kafka: the message key; every sample must name it */
 	struct vitals_sample *ok;
-	size_t nok, index, nerr;
-	json_t *errors;
+	size_t nok, cap, index, nerr;
+	json_t *errors;            /* HTTP reports; NULL = count only */
+	const char *first_code;    /* the first rejection's code of the current body (static) */
 	/* last answers, batches are usually one device and patient */
 	char last_dev[65], last_dev_pat[65];
 	char allowed[8][65];
@@ -500,14 +502,16 @@ struct batch {
 	int fatal;   /* a store failure: the batch fails as a whole */
 };
 
-static void reject(struct batch *b, const char *code, const char *why)
+static void reject(struct vitals_batch *b, const char *code, const char *why)
 {
-	if (b->nerr++ < ERRORS_LISTED_MAX)
+	if (!b->first_code)
+		b->first_code = code;
+	if (b->nerr++ < ERRORS_LISTED_MAX && b->errors)
 		json_array_append_new(b->errors, json_pack("{s:I, s:s, s:s}", "index", (json_int_t)b->index, "code", code,
 							   "message", why));
 }
 
-static bool clinician_may(struct batch *b, const char *patient)
+static bool clinician_may(struct vitals_batch *b, const char *patient)
 {
 	for (size_t i = 0; i < b->nallowed; i++)
 		if (!strcmp(b->allowed[i], patient))
@@ -523,9 +527,13 @@ static bool clinician_may(struct batch *b, const char *patient)
 	return true;
 }
 
-static void take_sample(struct batch *b, const struct vitals_raw *raw)
+static void take_sample(struct vitals_batch *b, const struct vitals_raw *raw)
 {
 	const char *code, *why;
+	if (b->nok == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->ok = mc_realloc(b->ok, b->cap * sizeof(*b->ok));
+	}
 	struct vitals_sample *s = &b->ok[b->nok];
 	if (vitals_validate(raw, b->now, vitals_g.retention_ms, s, &code, &why)) {
 		reject(b, code, why);
@@ -533,6 +541,10 @@ static void take_sample(struct batch *b, const struct vitals_raw *raw)
 	}
 	if (b->who->role == ROLE_DEVICE && strcmp(b->my_device, s->device_id)) {
 		reject(b, "NOT_YOUR_DEVICE", "a device may post only its own samples");
+		return;
+	}
+	if (b->only_device && strcmp(b->only_device, s->device_id)) {
+		reject(b, "DEVICE_MISMATCH", "the sample names another device than the message key");
 		return;
 	}
 	if (strcmp(b->last_dev, s->device_id)) {
@@ -562,7 +574,7 @@ static int cmp_dev(const void *x, const void *y)
 	return strcmp((*a)->device_id, (*c)->device_id);
 }
 
-static int check_rates(struct batch *b)
+static int check_rates(struct vitals_batch *b)
 {
 	if (!b->nok)
 		return MC_OK;
@@ -588,50 +600,49 @@ static int check_rates(struct batch *b)
 	return ok ? MC_OK : MC_ERATE;
 }
 
-int vitals_ingest_batch(const struct auth_principal *who, const char *body, size_t len, bool ndjson, json_t **report)
+/* Parse one body into b (index counts from where it stands). MC_OK, MC_EINVAL (malformed array),
+ * MC_ETOOBIG, or b->fatal. */
+static int parse_body(struct vitals_batch *b, const char *body, size_t len, enum vitals_body fmt)
 {
-	if (report)
-		*report = NULL;
-	if (!vitals_g.vs || !vitals_g.app || !who)
-		return MC_EUNAVAIL;
-	if (!body || !len)
-		return MC_EINVAL;
-	struct batch b = {.who = who, .now = mctime_now_ms(), .errors = json_array()};
-	if (who->role == ROLE_DEVICE) {
-		int rc = user_device(who->user_id, b.my_device);
-		if (rc) {
-			json_decref(b.errors);
-			return rc;
-		}
-	}
-	/* one sample per line or per object: at most len/8 of them, capped */
-	size_t cap = len / 8 + 1;
-	if (cap > VITALS_BATCH_MAX)
-		cap = VITALS_BATCH_MAX;
-	b.ok = mc_malloc(cap * sizeof(*b.ok));
 	const char *p = body, *end = body + len;
 	int rc = MC_OK;
 	struct vitals_raw raw;
 	const char *why;
-	if (ndjson) {
-		while (p < end && !b.fatal) {
+	size_t first = b->index;
+	if (fmt == VB_AUTO) {
+		const char *q = skip_ws(p, end);
+		fmt = VB_NDJSON;
+		if (q < end && *q == '[') {
+			fmt = VB_ARRAY;
+		} else if (q < end && *q == '{') {
+			/* one object, possibly spread over lines */
+			const char *r = q;
+			if (!vitals_parse_object(&r, end, &raw, &why) && skip_ws(r, end) == end) {
+				take_sample(b, &raw);
+				b->index++;
+				return b->fatal;
+			}
+		}
+	}
+	if (fmt == VB_NDJSON) {
+		while (p < end && !b->fatal) {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			const char *le = nl ? nl : end;
 			const char *q = skip_ws(p, le);
 			p = nl ? nl + 1 : end;
 			if (q == le)
 				continue;
-			if (b.index >= VITALS_BATCH_MAX) {
+			if (b->index - first >= VITALS_BATCH_MAX) {
 				rc = MC_ETOOBIG;
 				break;
 			}
 			if (vitals_parse_object(&q, le, &raw, &why))
-				reject(&b, "INVALID_JSON", why);
+				reject(b, "INVALID_JSON", why);
 			else if (skip_ws(q, le) != le)
-				reject(&b, "INVALID_JSON", "characters after the object");
+				reject(b, "INVALID_JSON", "characters after the object");
 			else
-				take_sample(&b, &raw);
-			b.index++;
+				take_sample(b, &raw);
+			b->index++;
 		}
 	} else {
 		p = skip_ws(p, end);
@@ -642,8 +653,8 @@ int vitals_ingest_batch(const struct auth_principal *who, const char *body, size
 		if (!rc && p < end && *p == ']')
 			p++;
 		else
-			while (!rc && !b.fatal) {
-				if (b.index >= VITALS_BATCH_MAX) {
+			while (!rc && !b->fatal) {
+				if (b->index - first >= VITALS_BATCH_MAX) {
 					rc = MC_ETOOBIG;
 					break;
 				}
@@ -651,8 +662,8 @@ int vitals_ingest_batch(const struct auth_principal *who, const char *body, size
 					rc = MC_EINVAL;
 					break;
 				}
-				take_sample(&b, &raw);
-				b.index++;
+				take_sample(b, &raw);
+				b->index++;
 				p = skip_ws(p, end);
 				if (p < end && *p == ',') {
 					p = skip_ws(p + 1, end);
@@ -666,17 +677,112 @@ int vitals_ingest_batch(const struct auth_principal *who, const char *body, size
 		if (!rc && skip_ws(p, end) != end)
 			rc = MC_EINVAL;
 	}
-	if (!rc && b.fatal)
-		rc = b.fatal;
-	if (!rc && !b.index)
+	if (!rc && b->fatal)
+		rc = b->fatal;
+	if (!rc && b->index == first)
 		rc = MC_EINVAL;
+	return rc;
+}
+
+static int batch_start(struct vitals_batch *b, const struct auth_principal *who)
+{
+	memset(b, 0, sizeof(*b));
+	b->who = who;
+	b->now = mctime_now_ms();
+	if (who->role == ROLE_DEVICE)
+		return user_device(who->user_id, b->my_device);
+	return MC_OK;
+}
+
+struct vitals_batch *vitals_batch_new(const struct auth_principal *who)
+{
+	if (!vitals_g.vs || !vitals_g.app || !who)
+		return NULL;
+	struct vitals_batch *b = mc_malloc(sizeof(*b));
+	if (batch_start(b, who)) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+int vitals_batch_add(struct vitals_batch *b, const char *body, size_t len, enum vitals_body fmt,
+		     const char *only_device, size_t *accepted, size_t *rejected)
+{
+	size_t nok0 = b->nok, nerr0 = b->nerr, idx0 = b->index;
+	if (accepted)
+		*accepted = 0;
+	if (rejected)
+		*rejected = 0;
+	b->only_device = only_device;
+	b->first_code = NULL;
+	int rc = body && len ? parse_body(b, body, len, fmt) : MC_EINVAL;
+	b->only_device = NULL;
+	if (rc) {   /* the body as a whole is refused: forget what it added */
+		b->nok = nok0;
+		b->nerr = nerr0;
+		b->index = idx0;
+		b->fatal = 0;
+		return rc;
+	}
+	if (accepted)
+		*accepted = b->nok - nok0;
+	if (rejected)
+		*rejected = b->nerr - nerr0;
+	return MC_OK;
+}
+
+size_t vitals_batch_samples(const struct vitals_batch *b) { return b ? b->nok : 0; }
+const char *vitals_batch_first_reject(const struct vitals_batch *b) { return b ? b->first_code : NULL; }
+
+int vitals_batch_commit(struct vitals_batch *b, const struct vstore_srcpos *pos, size_t npos)
+{
+	if (!b->nok && !npos)
+		return MC_OK;
+	int rc = vstore_append_at(vitals_g.vs, b->ok, b->nok, pos, npos);
+	if (!rc)
+		vitals_sinks_publish(b->ok, b->nok);
+	return rc;
+}
+
+void vitals_batch_reset(struct vitals_batch *b)
+{
+	b->nok = b->index = b->nerr = 0;
+	b->now = mctime_now_ms();
+	b->fatal = 0;
+}
+
+void vitals_batch_free(struct vitals_batch *b)
+{
+	if (!b)
+		return;
+	free(b->ok);
+	free(b);
+}
+
+int vitals_ingest_batch(const struct auth_principal *who, const char *body, size_t len, bool ndjson, json_t **report)
+{
+	if (report)
+		*report = NULL;
+	if (!vitals_g.vs || !vitals_g.app || !who)
+		return MC_EUNAVAIL;
+	if (!body || !len)
+		return MC_EINVAL;
+	struct vitals_batch b;
+	int rc = batch_start(&b, who);
+	if (rc)
+		return rc;
+	b.errors = json_array();
+	/* one sample per line or per object: at most len/8 of them, capped */
+	b.cap = len / 8 + 1;
+	if (b.cap > VITALS_BATCH_MAX)
+		b.cap = VITALS_BATCH_MAX;
+	b.ok = mc_malloc(b.cap * sizeof(*b.ok));
+	rc = parse_body(&b, body, len, ndjson ? VB_NDJSON : VB_ARRAY);
 	if (!rc)
 		rc = check_rates(&b);
-	if (!rc && b.nok) {
-		rc = vstore_append(vitals_g.vs, b.ok, b.nok);
-		if (!rc)
-			vitals_sinks_publish(b.ok, b.nok);
-	}
+	if (!rc && b.nok)
+		rc = vitals_batch_commit(&b, NULL, 0);
 	if (!rc && !b.nok)
 		rc = MC_EUNPROC;
 	if ((rc == MC_OK || rc == MC_EUNPROC) && report)
@@ -790,6 +896,7 @@ int vitals_module_start(const struct app *app)
 
 void vitals_module_stop(void)
 {
+	vitals_kafka_stop();   /* before the store closes: it stores what is in hand */
 	if (vitals_g.owned)
 		vstore_close(vitals_g.vs);
 	memset(&vitals_g, 0, sizeof(vitals_g));

@@ -92,8 +92,11 @@ struct sub {
 	bool dropped, ended, in_hub;
 	int64_t decimate_ms;
 	char location_id[65];       /* ward subscription, else "" */
-	struct member *mem;
+	struct member *mem;         /* swapped only under hub.mu held exclusively (ward refresh) */
 	size_t nmem;
+	uint64_t uid;               /* unique for the process: identity across the hub lock */
+	uint64_t gen;               /* ward: the membership generation mem was computed at */
+	struct auth_principal who;  /* ward: whose access decides membership on refresh */
 	/* SSE */
 	void *conn;
 	bool suspended;
@@ -133,6 +136,8 @@ static struct {
 	/* alerting */
 	struct alerts *alerts;
 	pthread_rwlock_t alerts_mu;
+	const struct app *app;
+	_Atomic uint64_t ward_gen, next_uid;
 } hub = {
 	.mu = PTHREAD_RWLOCK_INITIALIZER,
 	.pend_mu = PTHREAD_MUTEX_INITIALIZER,
@@ -154,6 +159,7 @@ static struct sub *sub_new(enum sub_kind kind)
 {
 	struct sub *s = mc_calloc(1, sizeof(*s));
 	s->kind = kind;
+	s->uid = atomic_fetch_add(&hub.next_uid, 1) + 1;
 	pthread_mutex_init(&s->mu, NULL);
 	return s;
 }
@@ -310,9 +316,11 @@ void live_publish_samples(const struct vitals_sample *smp, size_t n)
 
 void live_publish_alert(const struct alerts_change *c)
 {
-	json_t *j = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s?,s:I}}", "type", "alert", "action", c->action,
-			      "alert", "id", c->alert_id, "patientId", c->patient_id, "ruleKey", c->rule_key, "kind",
-			      c->kind, "severity", c->severity, "status", c->status, "locationId",
+	bool provisional = !c->alert_id || !*c->alert_id;
+	json_t *j = json_pack("{s:s,s:s,s:b,s:{s:s?,s:s,s:s,s:s,s:s,s:s,s:s?,s:I}}", "type", "alert", "action",
+			      c->action, "provisional", provisional, "alert", "id", provisional ? NULL : c->alert_id,
+			      "patientId", c->patient_id, "ruleKey", c->rule_key, "kind", c->kind, "severity",
+			      c->severity, "status", c->status, "locationId",
 			      c->location_id && *c->location_id ? c->location_id : NULL, "updatedMs",
 			      (json_int_t)c->ts_ms);
 	if (!j)
@@ -491,6 +499,73 @@ static bool io_round(struct sub *s, int64_t now)
 	return true;
 }
 
+void live_membership_changed(void) { atomic_fetch_add(&hub.ward_gen, 1); }
+
+static int ward_unit(struct store_txn *t, void *arg);
+struct access_ctx {
+	const struct auth_principal *who;
+	const char *patient, *location;
+	struct member *mem;
+	size_t nmem;
+	bool break_glass;
+};
+
+/* Recompute the members of ward subscriptions older than the current generation (I/O thread).
+ * The query runs without the hub lock; the new list is swapped in under it exclusively, so no
+ * publisher sees a list being replaced; decimation state carries over by patient. */
+static void refresh_wards(void)
+{
+	uint64_t gen = atomic_load(&hub.ward_gen);
+	struct todo {
+		uint64_t uid;
+		char loc[65];
+		struct auth_principal who;
+	} *td = NULL;
+	size_t n = 0, cap = 0;
+	pthread_rwlock_rdlock(&hub.mu);
+	for (struct sub *s = hub.subs; s; s = s->next) {
+		if (!s->location_id[0] || s->gen == gen)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			td = mc_realloc(td, cap * sizeof(*td));
+		}
+		td[n].uid = s->uid;
+		memcpy(td[n].loc, s->location_id, sizeof(td[n].loc));
+		td[n].who = s->who;
+		n++;
+	}
+	pthread_rwlock_unlock(&hub.mu);
+	for (size_t i = 0; i < n && hub.app; i++) {
+		struct access_ctx x = {.who = &td[i].who, .location = td[i].loc};
+		int rc = store_read(hub.app->store, ward_unit, &x);
+		if (rc) {
+			free(x.mem);
+			LOGW("live: ward membership not refreshed; retrying", "\"code\":\"%s\"", mc_code_name(rc));
+			continue;
+		}
+		pthread_rwlock_wrlock(&hub.mu);
+		struct sub *s = hub.subs;
+		while (s && s->uid != td[i].uid)
+			s = s->next;
+		if (s) {
+			for (size_t j = 0; j < x.nmem; j++) {
+				int k = member_index(s, x.mem[j].h, x.mem[j].id);
+				if (k >= 0)
+					memcpy(x.mem[j].last, s->mem[k].last, sizeof(x.mem[j].last));
+			}
+			struct member *old = s->mem;
+			s->mem = x.mem;
+			s->nmem = x.nmem;
+			s->gen = gen;
+			x.mem = old;
+		}
+		pthread_rwlock_unlock(&hub.mu);
+		free(x.mem);
+	}
+	free(td);
+}
+
 static void *io_main(void *arg)
 {
 	(void)arg;
@@ -517,6 +592,8 @@ static void *io_main(void *arg)
 			list = p;
 			p = nx;
 		}
+		if (!stopping)
+			refresh_wards();
 		int64_t now = mctime_mono_us();
 		for (struct sub **pp = &list; *pp;) {
 			struct sub *s = *pp;
@@ -698,14 +775,6 @@ static int parse_decimate(const char *v, int64_t *out)
 	return MC_OK;
 }
 
-struct access_ctx {
-	const struct auth_principal *who;
-	const char *patient, *location;
-	struct member *mem;
-	size_t nmem;
-	bool break_glass;
-};
-
 static int patient_access_unit(struct store_txn *t, void *arg)
 {
 	struct access_ctx *x = arg;
@@ -777,6 +846,7 @@ static int subscribe(struct req *r, struct reply *rep, bool ward)
 	r->audit.resource_id = id;
 	r->audit.patient_id = ward ? NULL : id;
 	struct access_ctx x = {.who = r->who, .patient = id, .location = id};
+	uint64_t gen = atomic_load(&hub.ward_gen);   /* before the query: a change meanwhile refreshes */
 	int rc = store_read(r->app->store, ward ? ward_unit : patient_access_unit, &x);
 	if (rc) {
 		free(x.mem);
@@ -796,6 +866,8 @@ static int subscribe(struct req *r, struct reply *rep, bool ward)
 		snprintf(s->location_id, sizeof(s->location_id), "%s", id);
 		s->mem = x.mem;
 		s->nmem = x.nmem;
+		s->gen = gen;
+		s->who = *r->who;
 	} else {
 		s->mem = mc_calloc(1, sizeof(*s->mem));
 		snprintf(s->mem[0].id, sizeof(s->mem[0].id), "%s", id);
@@ -883,11 +955,13 @@ int vitals_live_start(const struct app *app)
 		.escalate_ms = cfg ? cfg->alert_escalate_seconds * 1000 : 300000,
 		.stale_ms = cfg ? cfg->alert_stale_seconds * 1000 : 120000,
 		.on_change = alert_hook,
+		.on_detect = alert_hook,   /* provisional push the moment the engine decides (docs/vitals.md) */
 	};
 	struct alerts *a = NULL;
 	int rc = alerts_create(&o, &a);
 	if (rc)
 		return rc;
+	hub.app = app;
 	hub.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	hub.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (hub.efd < 0 || hub.ep < 0) {
@@ -916,6 +990,15 @@ int vitals_live_start(const struct app *app)
 	pthread_rwlock_wrlock(&hub.mu);
 	hub.running = true;
 	pthread_rwlock_unlock(&hub.mu);
+	/* Kafka ingest starts once the sinks are in place, so no sample it stores bypasses alerting. */
+	if (cfg && cfg->kafka_brokers && cfg->kafka_brokers[0]) {
+		rc = vitals_kafka_start(cfg->kafka_brokers, NULL);
+		if (rc) {
+			LOGE("vitals: the patient-vitals consumer failed to start", "\"code\":\"%s\"", mc_code_name(rc));
+			vitals_live_stop();
+			return rc;
+		}
+	}
 	return MC_OK;
 }
 
@@ -923,6 +1006,7 @@ void vitals_live_stop(void)
 {
 	if (!hub.running)
 		return;
+	vitals_kafka_stop();   /* while alerting still runs: every sample it stores is evaluated */
 	pthread_mutex_lock(&hub.pend_mu);
 	hub.stopping = true;
 	pthread_mutex_unlock(&hub.pend_mu);

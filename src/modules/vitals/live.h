@@ -8,9 +8,10 @@
  *                                           record, break-the-glass) is checked at subscribe time
  *   GET /api/v1/live/ward/{locationId}     a ward: the patients placed at that Location in
  *                                           alert_patient_settings or with an Encounter located there,
- *                                           of those the caller may read (resolved when subscribing:
- *                                           reconnect to see new admissions); alert changes carrying
- *                                           the location as well
+ *                                           of those the caller may read (resolved when subscribing
+ *                                           and again, within ~200 ms, after every device bind/unbind
+ *                                           or alert-settings change: live_membership_changed());
+ *                                           alert changes carrying the location as well
  *   GET /api/v1/vitals/stream              WebSocket only, write:patient_data (device, integration):
  *                                           each text message is an NDJSON batch for
  *                                           vitals_ingest_batch(); each is answered with a text
@@ -21,8 +22,12 @@
  * history). ?decimate=1s (or 500ms, 1..60000 ms) sends at most one sample per parameter and patient
  * per interval (by sample time). Messages:
  *   {"type":"sample","patientId","deviceId","code","unit","value","ts"}
- *   {"type":"alert","action","alert":{"id","patientId","ruleKey","kind","severity","status",
- *    "locationId","updatedMs"}}
+ *   {"type":"alert","action","provisional","alert":{"id","patientId","ruleKey","kind","severity",
+ *    "status","locationId","updatedMs"}}
+ *   A raise is pushed twice: at once when the engine decides it ("provisional":true, "action":
+ *   "detected", "status":"pending", "id":null — the sample is durable, the alert not yet), then once
+ *   durable with its id ("provisional":false; "raised", "retriggered", "severity" or "confirmed").
+ *   Every other change is pushed once, durable. See docs/vitals.md "Alert latency".
  * Back-pressure: each subscriber has a queue of LIVE_QUEUE_MAX messages; when it is full the
  * subscriber is dropped (WebSocket close 1008, or the SSE stream ends). Publishing never waits for a
  * subscriber: ingest is never blocked.
@@ -52,6 +57,11 @@ int vitals_live_start(const struct app *app);
 /* End every stream and WebSocket, stop the threads, write queued alert work. Call before
  * http_server_stop (streams count as requests in flight) and before store_close. Idempotent. */
 void vitals_live_stop(void);
+
+/* Ward memberships may have changed (a device bound/unbound, a patient's alert settings set):
+ * ward subscriptions recompute their patients on the I/O thread. Cheap (a generation counter);
+ * any thread. */
+void live_membership_changed(void);
 
 /* Exposed for tests and benchmarks: the hub's sink and alert-change hook. */
 void live_publish_samples(const struct vitals_sample *s, size_t n);

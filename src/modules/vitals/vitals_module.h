@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http/route.h"
 
@@ -44,5 +45,33 @@ void vitals_module_stop(void);
 #define VITALS_BATCH_MAX 50000
 int vitals_ingest_batch(const struct auth_principal *who, const char *body, size_t len, bool ndjson,
 			json_t **report);
+
+/* Kafka ingest (docs/vitals.md "Kafka ingest"). Topic VITALS_TOPIC, consumer group
+ * VITALS_KAFKA_GROUP. A message's key is the device id; its value is an NDJSON batch, a JSON array
+ * or one sample object (may span lines), every sample of the same shape as for HTTP and naming the
+ * key's device (else rejected DEVICE_MISMATCH). Samples are validated as for HTTP (the device must be
+ * bound to the sample's patient at that moment) as the integration principal "kafka:patient-vitals";
+ * no per-device rate limit (the consumer paces itself). Invalid samples and malformed messages are
+ * logged (partition, offset, counts, codes; never payload), counted and passed over. Each polled
+ * group of messages is stored in one durable unit together with the position reached in each
+ * partition (vstore_append_at), then goes to the sinks, then its offsets are committed to Kafka:
+ * a sample is stored exactly once even when Kafka redelivers (see vkafka.c).
+ * vitals_kafka_start: after vitals_module_start* (MC_EUNAVAIL before); extra: librdkafka property
+ * name/value pairs applied last, NULL-terminated (tests), borrowed for the consumer's life;
+ * MC_EINVAL for a rejected configuration; MC_OK when already running. vitals_kafka_stop stores
+ * what is in hand, commits and leaves the group; safe when not started. */
+#define VITALS_TOPIC "patient-vitals"
+#define VITALS_KAFKA_GROUP "medcore-vitals"
+int vitals_kafka_start(const char *brokers, const char *const *extra);
+void vitals_kafka_stop(void);
+struct vitals_kafka_stats {
+	uint64_t messages;      /* taken (not counting redelivered ones skipped) */
+	uint64_t samples;       /* stored */
+	uint64_t rejected;      /* invalid samples skipped */
+	uint64_t skipped;       /* malformed messages skipped */
+	uint64_t redelivered;   /* messages before the stored position, skipped */
+	uint64_t batches;       /* durable units written */
+};
+void vitals_kafka_stats(struct vitals_kafka_stats *out);   /* of the running or last consumer */
 
 #endif

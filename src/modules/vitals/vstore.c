@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/mctime.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "store/store.h"
 
 #define MINUTE_MS 60000
@@ -413,14 +414,31 @@ struct append_work {
 	const struct vitals_sample *s;
 	size_t n;
 	struct logrec rec;
+	const struct vstore_srcpos *pos;
+	size_t npos;
 };
+
+static int srcpos_put(struct store_txn *t, const struct vstore_srcpos *p)
+{
+	struct store_arg a[3] = {SA_TEXT(p->source), SA_INT(p->partition), SA_INT(p->next_offset)};
+	return store_exec(t,
+			  "INSERT INTO vitals_source_offset(source, part, next_offset) VALUES($1, $2, $3) "
+			  "ON CONFLICT (source, part) DO UPDATE SET next_offset = excluded.next_offset "
+			  "WHERE excluded.next_offset > vitals_source_offset.next_offset",
+			  a, 3);
+}
 
 static int append_unit(struct store_txn *t, void *arg)
 {
 	struct append_work *w = arg;
 	struct vstore *v = w->v;
+	int rc = MC_OK;
+	for (size_t i = 0; i < w->npos && !rc; i++)
+		rc = srcpos_put(t, &w->pos[i]);
+	if (rc || !w->n)
+		return rc;
 	struct store_arg a[2] = {SA_INT(v->next_log_id), SA_BLOB(w->rec.p, w->rec.len)};
-	int rc = store_exec(t, "INSERT INTO vitals_pending(id, data) VALUES($1, $2)", a, 2);
+	rc = store_exec(t, "INSERT INTO vitals_pending(id, data) VALUES($1, $2)", a, 2);
 	if (rc)
 		return rc;
 	v->next_log_id++;
@@ -537,6 +555,8 @@ static const char *const schema_sqlite[] = {
 	"UNIQUE (patient_id, code, minute, seq))",
 	"CREATE INDEX IF NOT EXISTS vitals_chunk_minute ON vitals_chunk(minute)",
 	"CREATE TABLE IF NOT EXISTS vitals_pending (id INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+	("CREATE TABLE IF NOT EXISTS vitals_source_offset (source TEXT NOT NULL, part INTEGER NOT NULL, "
+	 "next_offset INTEGER NOT NULL, PRIMARY KEY (source, part))"),
 };
 
 static const char *const schema_pg[] = {
@@ -546,6 +566,8 @@ static const char *const schema_pg[] = {
 	"t_last BIGINT NOT NULL, data BYTEA NOT NULL, UNIQUE (patient_id, code, minute, seq))",
 	"CREATE INDEX IF NOT EXISTS vitals_chunk_minute ON vitals_chunk(minute)",
 	"CREATE TABLE IF NOT EXISTS vitals_pending (id BIGINT PRIMARY KEY, data BYTEA NOT NULL)",
+	("CREATE TABLE IF NOT EXISTS vitals_source_offset (source TEXT NOT NULL, part INTEGER NOT NULL, "
+	 "next_offset BIGINT NOT NULL, PRIMARY KEY (source, part))"),
 };
 
 static int schema_unit(struct store_txn *t, void *arg)
@@ -553,7 +575,8 @@ static int schema_unit(struct store_txn *t, void *arg)
 	const struct store *st = arg;
 	bool pg = !strcmp(store_backend_name(st), "postgres");
 	const char *const *ddl = pg ? schema_pg : schema_sqlite;
-	for (size_t i = 0; i < 3; i++) {
+	size_t nddl = pg ? sizeof(schema_pg) / sizeof(schema_pg[0]) : sizeof(schema_sqlite) / sizeof(schema_sqlite[0]);
+	for (size_t i = 0; i < nddl; i++) {
 		int rc = store_exec(t, ddl[i], NULL, 0);
 		if (rc)
 			return rc;
@@ -673,17 +696,31 @@ void vstore_close(struct vstore *v)
 
 int vstore_append(struct vstore *v, const struct vitals_sample *s, size_t n)
 {
-	if (!v || !s || !n || n > VSTORE_BATCH_MAX)
+	if (!n)
+		return MC_EINVAL;
+	return vstore_append_at(v, s, n, NULL, 0);
+}
+
+#define SRCPOS_MAX 4096
+
+int vstore_append_at(struct vstore *v, const struct vitals_sample *s, size_t n, const struct vstore_srcpos *pos,
+		     size_t npos)
+{
+	if (!v || (n && !s) || (!n && !npos) || n > VSTORE_BATCH_MAX || (npos && !pos) || npos > SRCPOS_MAX)
 		return MC_EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned)s[i].param >= VP__COUNT || !mcid_valid_fhir_id(s[i].patient_id))
 			return MC_EINVAL;
-	struct append_work w = {.v = v, .s = s, .n = n};
-	log_encode(s, n, &w.rec);
+	for (size_t i = 0; i < npos; i++)
+		if (!pos[i].source[0] || !memchr(pos[i].source, 0, sizeof(pos[i].source)) || pos[i].next_offset < 0)
+			return MC_EINVAL;
+	struct append_work w = {.v = v, .s = s, .n = n, .pos = pos, .npos = npos};
+	if (n)
+		log_encode(s, n, &w.rec);
 	size_t bytes = w.rec.len;
 	int rc = store_write(v->st, append_unit, &w);
 	free(w.rec.p);
-	if (rc)
+	if (rc || !n)
 		return rc;
 	v->samples += n;
 	v->batches++;
@@ -696,9 +733,43 @@ int vstore_append(struct vstore *v, const struct vitals_sample *s, size_t n)
 	return MC_OK;
 }
 
+struct srcpos_read {
+	const char *source;
+	int32_t partition;
+	int64_t next;
+};
+
+static int srcpos_unit(struct store_txn *t, void *arg)
+{
+	struct srcpos_read *r = arg;
+	struct store_arg a[2] = {SA_TEXT(r->source), SA_INT(r->partition)};
+	return store_query_int(t, "SELECT next_offset FROM vitals_source_offset WHERE source = $1 AND part = $2", a, 2,
+			       &r->next);
+}
+
+int vstore_srcpos_get(struct vstore *v, const char *source, int32_t partition, int64_t *next_offset)
+{
+	if (!v || !source || !next_offset)
+		return MC_EINVAL;
+	struct srcpos_read r = {source, partition, 0};
+	int rc = store_read(v->st, srcpos_unit, &r);
+	if (!rc)
+		*next_offset = r.next;
+	return rc;
+}
+
 int vstore_checkpoint(struct vstore *v)
 {
-	return v ? store_write(v->st, checkpoint_unit, v) : MC_EINVAL;
+	if (!v)
+		return MC_EINVAL;
+	/* The checkpoint is one unit on the same writer as ingest: while it runs, ingest waits. Its
+	 * duration is what bounds the tail of ingest (and so of alert) latency under load. */
+	int64_t t0 = mctime_mono_us();
+	int rc = store_write(v->st, checkpoint_unit, v);
+	struct metric *m = metrics_histogram("medcore_vitals_checkpoint_seconds", "vitals store checkpoint unit", NULL);
+	if (m)
+		metrics_observe(m, (double)(mctime_mono_us() - t0) / 1e6);
+	return rc;
 }
 
 struct retention_work {
@@ -934,7 +1005,8 @@ int vstore_rollup(struct vstore *v, const char *patient, enum vitals_param p, in
 		rset_free(&r);
 		return rc;
 	}
-	qsort(r.v, r.n, sizeof(*r.v), rpart_cmp);
+	if (r.n)   /* qsort(NULL, 0) is undefined */
+		qsort(r.v, r.n, sizeof(*r.v), rpart_cmp);
 	struct vstore_bucket *b = NULL;
 	size_t k = 0, cap = 0;
 	for (size_t i = 0; i < r.n; i++) {

@@ -57,6 +57,23 @@ struct store *vstore_store(struct vstore *v);
  * MC_EINVAL for n == 0 or n > VSTORE_BATCH_MAX or a bad sample; MC_EUNAVAIL/MC_EINTERNAL from
  * the store (then nothing was acknowledged). Safe from any thread. */
 int vstore_append(struct vstore *v, const struct vitals_sample *s, size_t n);
+/* A position in an external source (a Kafka topic partition) that a batch came from. */
+#define VSTORE_SOURCE_MAX 64
+struct vstore_srcpos {
+	char source[VSTORE_SOURCE_MAX];   /* e.g. the topic name */
+	int32_t partition;
+	int64_t next_offset;              /* the offset after the last message in the batch */
+};
+/* vstore_append, and in the same durable unit record for each pos that everything before
+ * next_offset of that source partition is stored (table vitals_source_offset; a position never
+ * moves backwards). n may be 0 when npos > 0 (a message whose samples were all rejected still
+ * moves the position). This is what makes an at-least-once source exactly-once in the store: a
+ * consumer skips whatever lies before the stored position (vstore_srcpos_get). */
+int vstore_append_at(struct vstore *v, const struct vitals_sample *s, size_t n, const struct vstore_srcpos *pos,
+		     size_t npos);
+/* The stored position of (source, partition): MC_OK with *next_offset, MC_ENOTFOUND when none. */
+int vstore_srcpos_get(struct vstore *v, const char *source, int32_t partition, int64_t *next_offset);
+
 /* Write every dirty part now and trim the log (also done by the background thread). */
 int vstore_checkpoint(struct vstore *v);
 /* Delete parts of minutes before now_ms - retention; *deleted (may be NULL) = rows deleted. */
