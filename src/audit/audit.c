@@ -133,8 +133,9 @@ int audit_append(struct store_txn *t, const struct audit_rec *r)
  *
  * At tens of thousands of audited reads a second, one writer unit per record would spend the
  * writer on savepoints and wake-ups. Records are queued per store instead, and at most one drain
- * unit per store is queued to the writer at a time: it appends everything pending when it runs
- * (up to ASYNC_BATCH), so the batch grows with the load. A record is durable with the writer's
+ * unit per store that has not yet taken its records is queued to the writer at a time: it appends
+ * everything pending when it runs (up to ASYNC_BATCH), so the batch grows with the load, reading
+ * the chain head once per batch. A record is durable with the writer's
  * next commit after its drain unit runs; a crash before that loses only read-audit records that
  * were never acknowledged as durable to anyone. */
 
@@ -177,11 +178,81 @@ static void free_recs(struct async_rec *r)
 	}
 }
 
+/* The newest record's hash and the next seq (32 zero bytes and 1 for an empty log). */
+static int chain_head(struct store_txn *t, unsigned char prev[32], int64_t *next_seq)
+{
+	struct store_rows *rows = NULL;
+	int rc = store_query(t, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", NULL, 0, &rows);
+	if (rc)
+		return rc;
+	int st = store_rows_next(rows);
+	if (st == 1) {
+		size_t hl = 0;
+		const void *hp = store_rows_blob(rows, 1, &hl);
+		if (!hp || hl != 32) {
+			long long head = (long long)store_rows_int(rows, 0);
+			store_rows_close(rows);
+			LOGE("audit: chain head has a malformed hash", "\"seq\":%lld", head);
+			return MC_EINTERNAL;
+		}
+		memcpy(prev, hp, 32);
+		*next_seq = store_rows_int(rows, 0) + 1;
+	}
+	store_rows_close(rows);
+	return st < 0 ? -st : MC_OK;
+}
+
+#define AUDIT_COLS 15
+
+/* Append the records of list as seq, seq+1, ... after the record whose hash is prev (prev ends as
+ * the last one's hash): one single-row INSERT each, the same canonical form and row as
+ * audit_append. (A multi-row INSERT was tried and is slower on SQLite: a statement that may fail
+ * half-way opens a statement journal, and releasing it inside the writer's per-unit savepoint
+ * cost more than the statements it saved.) */
+static int chain_insert_all(struct store_txn *t, const struct async_rec *list, int64_t seq, unsigned char prev[32])
+{
+	for (const struct async_rec *rec = list; rec; rec = rec->next, seq++) {
+		const struct audit_rec *r = &rec->r;
+		unsigned char hash[32];
+		struct canon c = {.seq = seq, .ts_ms = r->ts_ms ? r->ts_ms : mctime_now_ms(), .user_id = r->user_id,
+				  .outcome = r->outcome};
+		const char *f[9] = {r->username, r->role, r->action ? r->action : "unknown", r->resource_type,
+				    r->resource_id, r->patient_id, r->request_id, r->client_ip, r->reason};
+		for (int i = 0; i < 9; i++) {
+			c.s[i] = f[i];
+			c.n[i] = cut(f[i]);
+		}
+		canon_hash(prev, &c, hash);
+		struct store_arg a[AUDIT_COLS] = {
+			SA_INT(c.seq), SA_INT(c.ts_ms), SA_INT(c.user_id),
+			f[0] ? SA_TEXTN(f[0], c.n[0]) : SA_NULL(), f[1] ? SA_TEXTN(f[1], c.n[1]) : SA_NULL(),
+			f[2] ? SA_TEXTN(f[2], c.n[2]) : SA_NULL(), f[3] ? SA_TEXTN(f[3], c.n[3]) : SA_NULL(),
+			f[4] ? SA_TEXTN(f[4], c.n[4]) : SA_NULL(), f[5] ? SA_TEXTN(f[5], c.n[5]) : SA_NULL(),
+			SA_INT(c.outcome),
+			f[6] ? SA_TEXTN(f[6], c.n[6]) : SA_NULL(), f[7] ? SA_TEXTN(f[7], c.n[7]) : SA_NULL(),
+			f[8] ? SA_TEXTN(f[8], c.n[8]) : SA_NULL(),
+			SA_BLOB(prev, 32), SA_BLOB(hash, 32),
+		};
+		int rc = store_exec(t,
+				    "INSERT INTO audit(seq, ts_ms, user_id, username, role, action, resource_type, "
+				    "resource_id, patient_id, outcome, request_id, client_ip, reason, prev_hash, hash) "
+				    "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+				    a, AUDIT_COLS);
+		if (rc)
+			return rc;
+		memcpy(prev, hash, 32);
+	}
+	return MC_OK;
+}
+
 /* The drain unit's argument: the records it took, for the done callback to free. */
 struct drain {
 	struct async_queue *q;
 	struct async_rec *taken;
+	bool ran;                    /* drain_unit ran (took the records, cleared q->scheduled) */
 };
+
+static void schedule_locked(struct async_queue *q);
 
 static int drain_unit(struct store_txn *t, void *arg)
 {
@@ -198,16 +269,25 @@ static int drain_unit(struct store_txn *t, void *arg)
 		last->next = NULL;
 	}
 	d->taken = last ? head : NULL;
+	d->ran = true;
+	/* From here a record appended is not in this unit: let it schedule the next one now, while
+	 * the store still takes writes (a reschedule from drain_done could come after store_close
+	 * began, and those records would be lost). More than a batch pending: queue the next unit at
+	 * once (the writer thread never waits for queue space). */
+	d->q->scheduled = false;
+	schedule_locked(d->q);
 	pthread_mutex_unlock(&async_mu);
-	for (struct async_rec *r = d->taken; r; r = r->next) {
-		int rc = audit_append(t, &r->r);
-		if (rc)
-			return rc;
-	}
-	return MC_OK;
+	if (!d->taken)
+		return MC_OK;
+	/* The chain head is read once per batch, inside this unit (the same rule as audit_append:
+	 * correct even when an earlier unit of the writer's batch rolled back); every record then
+	 * extends the chain in memory. The writer runs one unit at a time, so nothing else appends
+	 * between these records. */
+	unsigned char prev[32] = {0};
+	int64_t seq = 1;
+	int rc = chain_head(t, prev, &seq);
+	return rc ? rc : chain_insert_all(t, d->taken, seq, prev);
 }
-
-static void schedule_locked(struct async_queue *q);
 
 static void drain_done(void *arg, int rc)
 {
@@ -215,11 +295,13 @@ static void drain_done(void *arg, int rc)
 	if (rc)
 		LOGE("audit: queued records failed", "\"code\":\"%s\"", mc_code_name(rc));
 	free_recs(d->taken);
-	pthread_mutex_lock(&async_mu);
-	d->q->scheduled = false;
-	if (d->q->head)
+	if (!d->ran) {
+		/* the writer failed the unit without running it (BEGIN failed): hand on the queue */
+		pthread_mutex_lock(&async_mu);
+		d->q->scheduled = false;
 		schedule_locked(d->q);
-	pthread_mutex_unlock(&async_mu);
+		pthread_mutex_unlock(&async_mu);
+	}
 	free(d);
 }
 

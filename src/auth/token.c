@@ -9,8 +9,16 @@
  * auth_token_verify also checks that the user is still active and has the token's role. To keep
  * that off the database on the hot path, each thread caches (user -> active, role) for
  * AUTH_USER_CACHE_MS: disabling a user or changing a role takes effect within that time.
+ *
+ * Verified tokens are cached too (per thread, TCACHE_N entries, keyed by the whole token text):
+ * a client sends the same token on every request, and HMAC + base64 + JSON parse of the claims
+ * cost more than the rest of authentication. A hit needs the very same bytes (compared in
+ * constant time), the same key (struct auth gen, renewed by auth_set_key), and the time checks
+ * redone against the cached exp/iat/nbf; the user-active check runs on every call as before.
+ * Access tokens are stateless (no revocation list), so a hit decides exactly as a full verify.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +47,12 @@ int64_t auth_now_ms(void)
 	return auth_test_now_ms ? auth_test_now_ms : mctime_now_ms();
 }
 
+static atomic_uint_fast64_t auth_gens;
+
 void auth_set_key(struct auth *a, const unsigned char *key, size_t len)
 {
+	/* a new key is a new generation: thread caches (verified tokens, users) must not carry over */
+	a->gen = atomic_fetch_add(&auth_gens, 1) + 1;
 	crypto_auth_hmacsha256_init(&a->hmac0, key, len);
 	/* The TOTP secret key is derived from the token key, domain-separated. Changing the token key
 	 * therefore makes enrolled TOTP secrets unreadable: users must re-enrol (user reset-mfa). */
@@ -76,8 +88,6 @@ static int key_unit(struct store_txn *t, void *arg)
 		return rc;
 	return store_query_text(t, "SELECT value FROM settings WHERE key = $1", a, 1, &k->got);
 }
-
-static atomic_uint_fast64_t auth_gens;
 
 int auth_create(const struct mc_config *cfg, struct store *s, struct auth **out)
 {
@@ -259,13 +269,83 @@ static bool copy_str(char *dst, size_t cap, const json_t *j, bool allow_empty)
 	return true;
 }
 
-int auth_jwt_verify(struct auth *a, const char *token, int64_t now_ms, bool check_user, struct auth_principal *out)
+/* ---- verified-token cache (see the file comment) ---- */
+
+#define TCACHE_N 8   /* tokens per thread: a connection-pooling client uses one or a few */
+
+struct tcache_ent {
+	uint64_t gen;                  /* 0: empty */
+	size_t len;
+	int64_t iat_s, exp_s, nbf_s;   /* nbf_s: INT64_MIN when the token has none */
+	struct auth_principal p;       /* claims as parsed (perms set, user not yet checked) */
+	char tok[AUTH_TOKEN_MAX];
+};
+/* Heap, one per thread that verifies tokens, freed at thread exit (tcache_key). */
+static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
+static pthread_key_t tcache_key;
+static _Thread_local struct tcache_ent *tcache;
+
+static void tcache_free(void *v)
 {
-	if (!token)
-		return MC_EUNAUTH;
-	size_t len = strnlen(token, AUTH_TOKEN_MAX);
-	if (len >= AUTH_TOKEN_MAX || len < JWT_HEADER_LEN + 2)
-		return MC_EUNAUTH;
+	sodium_memzero(v, sizeof(struct tcache_ent) * TCACHE_N);
+	free(v);
+}
+
+static void tcache_key_create(void)
+{
+	if (pthread_key_create(&tcache_key, tcache_free) != 0)
+		abort();   /* no keys left: the process cannot work */
+}
+
+/* Slot of a token: FNV-1a over its last bytes (the signature). Not secret: a hit still needs the
+ * whole token to match. */
+static size_t tcache_slot(const char *token, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t from = len > 16 ? len - 16 : 0;
+	for (size_t i = from; i < len; i++)
+		h = (h ^ (unsigned char)token[i]) * 1099511628211ULL;
+	return (size_t)(h % TCACHE_N);
+}
+
+static struct tcache_ent *tcache_find(const struct auth *a, const char *token, size_t len)
+{
+	if (!tcache)
+		return NULL;
+	struct tcache_ent *e = &tcache[tcache_slot(token, len)];
+	if (e->gen != a->gen || e->len != len || sodium_memcmp(e->tok, token, len) != 0)
+		return NULL;
+	return e;
+}
+
+static void tcache_put(const struct auth *a, const char *token, size_t len, int64_t iat_s, int64_t exp_s,
+		       int64_t nbf_s, const struct auth_principal *p)
+{
+	if (!tcache) {
+		pthread_once(&tcache_once, tcache_key_create);
+		tcache = mc_calloc(TCACHE_N, sizeof(*tcache));
+		pthread_setspecific(tcache_key, tcache);
+	}
+	struct tcache_ent *e = &tcache[tcache_slot(token, len)];
+	e->gen = a->gen;
+	e->len = len;
+	e->iat_s = iat_s;
+	e->exp_s = exp_s;
+	e->nbf_s = nbf_s;
+	e->p = *p;
+	memcpy(e->tok, token, len);
+}
+
+/* The time rules of a token, applied on every verification (cached or not). */
+static bool token_times_ok(int64_t iat_s, int64_t exp_s, int64_t nbf_s, int64_t now_s)
+{
+	return exp_s > now_s && iat_s <= now_s + 60 && exp_s > iat_s && nbf_s <= now_s + 60;
+}
+
+/* Signature and claims of a token of len bytes; on MC_OK *p (user not checked) and the times. */
+static int jwt_check(struct auth *a, const char *token, size_t len, int64_t now_s, struct auth_principal *out,
+		     int64_t *iat_s, int64_t *exp_s, int64_t *nbf_s)
+{
 	if (memcmp(token, jwt_header, JWT_HEADER_LEN) || token[JWT_HEADER_LEN] != '.')
 		return MC_EUNAUTH;
 	const char *claims = token + JWT_HEADER_LEN + 1;
@@ -297,17 +377,18 @@ int auth_jwt_verify(struct auth *a, const char *token, int64_t now_ms, bool chec
 	const char *sub = json_string_value(json_object_get(j, "sub"));
 	const char *iss = json_string_value(json_object_get(j, "iss"));
 	json_t *iat = json_object_get(j, "iat"), *exp = json_object_get(j, "exp"), *nbf = json_object_get(j, "nbf");
-	int64_t now_s = now_ms / 1000;
 	char *end = NULL;
 	if (!sub || !iss || strcmp(iss, "medcore") || !json_is_integer(iat) || !json_is_integer(exp))
 		goto done;
 	p.user_id = strtoll(sub, &end, 10);
 	if (p.user_id <= 0 || !end || *end)
 		goto done;
-	if (json_integer_value(exp) <= now_s || json_integer_value(iat) > now_s + 60 ||
-	    json_integer_value(exp) <= json_integer_value(iat))
+	if (nbf && !json_is_integer(nbf))
 		goto done;
-	if (nbf && (!json_is_integer(nbf) || json_integer_value(nbf) > now_s + 60))
+	*iat_s = json_integer_value(iat);
+	*exp_s = json_integer_value(exp);
+	*nbf_s = nbf ? json_integer_value(nbf) : INT64_MIN;
+	if (!token_times_ok(*iat_s, *exp_s, *nbf_s, now_s))
 		goto done;
 	if (!copy_str(p.username, sizeof(p.username), json_object_get(j, "usr"), false) ||
 	    !copy_str(p.patient_id, sizeof(p.patient_id), json_object_get(j, "pid"), true) ||
@@ -318,18 +399,42 @@ int auth_jwt_verify(struct auth *a, const char *token, int64_t now_ms, bool chec
 	if (scope && (!copy_str(p.scope, sizeof(p.scope), scope, false) || !auth_scope_valid(p.scope)))
 		goto done;   /* a scope claim that does not parse must not silently become "no narrowing" */
 	p.perms = auth_role_perms(p.role);
-	p.expires_ms = json_integer_value(exp) * 1000;
-	bool unavail = false;
-	if (check_user && !user_ok(a, p.user_id, p.role, now_ms, &unavail)) {
-		if (unavail)
-			rc = MC_EUNAVAIL;
-		goto done;
-	}
+	p.expires_ms = *exp_s * 1000;
 	*out = p;
 	rc = MC_OK;
 done:
 	json_decref(j);
 	return rc;
+}
+
+int auth_jwt_verify(struct auth *a, const char *token, int64_t now_ms, bool check_user, struct auth_principal *out)
+{
+	if (!token)
+		return MC_EUNAUTH;
+	size_t len = strnlen(token, AUTH_TOKEN_MAX);
+	if (len >= AUTH_TOKEN_MAX || len < JWT_HEADER_LEN + 2)
+		return MC_EUNAUTH;
+	int64_t now_s = now_ms / 1000;
+	const struct auth_principal *pp;
+	struct auth_principal p;
+	const struct tcache_ent *e = tcache_find(a, token, len);
+	if (e) {
+		if (!token_times_ok(e->iat_s, e->exp_s, e->nbf_s, now_s))
+			return MC_EUNAUTH;
+		pp = &e->p;
+	} else {
+		int64_t iat_s, exp_s, nbf_s;
+		int rc = jwt_check(a, token, len, now_s, &p, &iat_s, &exp_s, &nbf_s);
+		if (rc)
+			return rc;
+		tcache_put(a, token, len, iat_s, exp_s, nbf_s, &p);
+		pp = &p;
+	}
+	bool unavail = false;
+	if (check_user && !user_ok(a, pp->user_id, pp->role, now_ms, &unavail))
+		return unavail ? MC_EUNAVAIL : MC_EUNAUTH;
+	*out = *pp;
+	return MC_OK;
 }
 
 int auth_token_verify(struct auth *a, const char *token, struct auth_principal *out)

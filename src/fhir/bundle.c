@@ -447,12 +447,6 @@ static int parse_stored(struct req *r, const struct fhir_stored *st, json_t **ou
 	return MC_OK;
 }
 
-static bool prefer_strict(struct req *r)
-{
-	const char *p = req_header(r, "Prefer");
-	return p && strstr(p, "handling=strict");
-}
-
 static int run_search(struct store_txn *t, struct bctx *c, struct entry *e)
 {
 	struct req *r = c->r;
@@ -460,13 +454,8 @@ static int run_search(struct store_txn *t, struct bctx *c, struct entry *e)
 	size_t nq = 0;
 	if (e->query && fhir_form_parse(r->arena, e->query, strlen(e->query), 100, &q, &nq))
 		return efail(e, MC_EINVAL, "Invalid search criteria", epath(r, e, ".request.url"));
-	struct fhir_search_opts o = {
-		.access = {.scope = auth_patient_scope(r->who, fhir_rest_access_level(e->type, false)),
-			   .patient_id = r->who ? r->who->patient_id : NULL,
-			   .user_id = r->who ? r->who->user_id : 0},
-		.page_max = r->app && r->app->cfg ? (int)r->app->cfg->page_max : 100,
-		.strict = prefer_strict(r),
-	};
+	struct fhir_search_opts o;
+	fhir_rest_search_opts(r, e->type, &o);   /* the same rules as GET /fhir/{type} */
 	struct fhir_search *s = NULL;
 	const char *err = NULL;
 	int rc = fhir_search_compile(r->arena, e->type, q, nq, &o, &s, &err);

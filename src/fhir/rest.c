@@ -722,16 +722,10 @@ static int search_type_access(void *ctx, const char *type, struct fhir_access *o
 	return MC_OK;
 }
 
-static int do_search(struct req *r, struct reply *rep, const struct kv *q, size_t nq)
+void fhir_rest_search_opts(struct req *r, const char *type, struct fhir_search_opts *o)
 {
-	const char *type = NULL;
-	int rc = check_type(r, &type);
-	if (rc)
-		return rc;
-	r->audit.action = "search";
-	enum auth_access lvl = access_level(type, false);
-	struct fhir_search_opts o = {
-		.access = {.scope = auth_patient_scope(r->who, lvl),
+	*o = (struct fhir_search_opts){
+		.access = {.scope = auth_patient_scope(r->who, access_level(type, false)),
 			   .patient_id = r->who ? r->who->patient_id : NULL,
 			   .user_id = r->who ? r->who->user_id : 0},
 		.type_access = search_type_access,
@@ -739,6 +733,17 @@ static int do_search(struct req *r, struct reply *rep, const struct kv *q, size_
 		.page_max = r->app && r->app->cfg ? (int)r->app->cfg->page_max : 100,
 		.strict = prefer_has(r, "handling=strict"),   /* lenient is the default */
 	};
+}
+
+static int do_search(struct req *r, struct reply *rep, const struct kv *q, size_t nq)
+{
+	const char *type = NULL;
+	int rc = check_type(r, &type);
+	if (rc)
+		return rc;
+	r->audit.action = "search";
+	struct fhir_search_opts o;
+	fhir_rest_search_opts(r, type, &o);
 	if (o.access.scope == AUTH_SCOPE_OWN && r->who->patient_id[0])
 		r->audit.patient_id = r->who->patient_id;
 	struct sctx c = {.r = r};

@@ -68,6 +68,10 @@ const char *fhir_rest_prefer_return(struct req *r);
 int fhir_rest_reply_written(struct req *r, struct reply *rep, int status, json_t *res);
 /* 400 OperationOutcome listing every issue (with its expression); returns MC_EINVAL. */
 int fhir_rest_reply_issues(struct req *r, struct reply *rep, const struct fhir_issues *is);
+/* The options of a search of type made by r: its patient scope, the access rules for other types
+ * reached by chains, _has and _include, page limit, Prefer: handling. Bundle entries use it too. */
+struct fhir_search_opts;
+void fhir_rest_search_opts(struct req *r, const char *type, struct fhir_search_opts *o);
 /* Clinicians who create a Patient join its care team. */
 bool fhir_rest_joins_care_team(const struct auth_principal *p);
 

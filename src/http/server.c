@@ -78,8 +78,8 @@ struct http_server {
 	struct http_service svc;
 	unsigned port;
 	pthread_mutex_t mu;
-	pthread_cond_t idle;
-	int inflight;                       /* requests begun and not yet completed */
+	pthread_cond_t idle;                /* signalled (under mu) when inflight drops to 0 */
+	_Atomic int inflight;               /* requests begun and not yet completed */
 };
 
 struct conn_ctx {
@@ -121,9 +121,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	c->conn = conn;
 	c->ex.header = conn_header;
 	c->ex.ctx = c;
-	pthread_mutex_lock(&srv->mu);
-	srv->inflight++;
-	pthread_mutex_unlock(&srv->mu);
+	atomic_fetch_add_explicit(&srv->inflight, 1, memory_order_relaxed);   /* no lock per request */
 	return c;
 }
 
@@ -148,10 +146,13 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
 	arena_destroy(c->arena);
 	free(c);
 	*con_cls = NULL;
-	pthread_mutex_lock(&srv->mu);
-	if (--srv->inflight == 0)
+	/* Only the last one out takes the lock: http_server_stop checks inflight under mu before it
+	 * waits, so the broadcast cannot fall between its check and its wait. */
+	if (atomic_fetch_sub_explicit(&srv->inflight, 1, memory_order_acq_rel) == 1) {
+		pthread_mutex_lock(&srv->mu);
 		pthread_cond_broadcast(&srv->idle);
-	pthread_mutex_unlock(&srv->mu);
+		pthread_mutex_unlock(&srv->mu);
+	}
 }
 
 static const char *client_ip(struct MHD_Connection *conn, char *out, size_t outsz)
@@ -523,7 +524,7 @@ void http_server_stop(struct http_server *srv, int64_t wait_ms)
 		close(ls);
 	int64_t deadline = mctime_mono_us() + wait_ms * 1000;
 	pthread_mutex_lock(&srv->mu);
-	while (srv->inflight > 0) {
+	while (atomic_load(&srv->inflight) > 0) {
 		int64_t left = deadline - mctime_mono_us();
 		if (left <= 0)
 			break;
@@ -535,7 +536,7 @@ void http_server_stop(struct http_server *srv, int64_t wait_ms)
 		ts.tv_nsec %= 1000000000;
 		pthread_cond_timedwait(&srv->idle, &srv->mu, &ts);
 	}
-	int left = srv->inflight;
+	int left = atomic_load(&srv->inflight);
 	pthread_mutex_unlock(&srv->mu);
 	if (left)
 		LOGW("http: shutdown with requests still running", "\"inflight\":%d", left);
