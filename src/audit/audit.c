@@ -77,12 +77,10 @@ static size_t cut(const char *s)
 	return s ? strnlen(s, AUDIT_FIELD_MAX) : 0;
 }
 
-int audit_append(struct store_txn *t, const struct audit_rec *r)
+/* The newest record's hash and the next seq (32 zero bytes and 1 for an empty log). */
+static int chain_head(struct store_txn *t, unsigned char prev[32], int64_t *next_seq)
 {
-	unsigned char prev[32] = {0}, hash[32];
-	int64_t seq = 1;
 	struct store_rows *rows = NULL;
-	/* Read inside this unit: correct even when an earlier unit of the batch rolled back. */
 	int rc = store_query(t, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", NULL, 0, &rows);
 	if (rc)
 		return rc;
@@ -97,12 +95,18 @@ int audit_append(struct store_txn *t, const struct audit_rec *r)
 			return MC_EINTERNAL;
 		}
 		memcpy(prev, hp, 32);
-		seq = store_rows_int(rows, 0) + 1;
+		*next_seq = store_rows_int(rows, 0) + 1;
 	}
 	store_rows_close(rows);
-	if (st < 0)
-		return -st;
+	return st < 0 ? -st : MC_OK;
+}
 
+#define AUDIT_COLS 15
+
+/* Append r as record seq after the record whose hash is prev; prev becomes r's hash. */
+static int chain_insert(struct store_txn *t, const struct audit_rec *r, int64_t seq, unsigned char prev[32])
+{
+	unsigned char hash[32];
 	struct canon c = {.seq = seq, .ts_ms = r->ts_ms ? r->ts_ms : mctime_now_ms(), .user_id = r->user_id,
 			  .outcome = r->outcome};
 	const char *f[9] = {r->username, r->role, r->action ? r->action : "unknown", r->resource_type,
@@ -112,7 +116,7 @@ int audit_append(struct store_txn *t, const struct audit_rec *r)
 		c.n[i] = cut(f[i]);
 	}
 	canon_hash(prev, &c, hash);
-	struct store_arg a[15] = {
+	struct store_arg a[AUDIT_COLS] = {
 		SA_INT(c.seq), SA_INT(c.ts_ms), SA_INT(c.user_id),
 		f[0] ? SA_TEXTN(f[0], c.n[0]) : SA_NULL(), f[1] ? SA_TEXTN(f[1], c.n[1]) : SA_NULL(),
 		f[2] ? SA_TEXTN(f[2], c.n[2]) : SA_NULL(), f[3] ? SA_TEXTN(f[3], c.n[3]) : SA_NULL(),
@@ -122,11 +126,23 @@ int audit_append(struct store_txn *t, const struct audit_rec *r)
 		f[8] ? SA_TEXTN(f[8], c.n[8]) : SA_NULL(),
 		SA_BLOB(prev, 32), SA_BLOB(hash, 32),
 	};
-	return store_exec(t,
-			  "INSERT INTO audit(seq, ts_ms, user_id, username, role, action, resource_type, resource_id, "
-			  "patient_id, outcome, request_id, client_ip, reason, prev_hash, hash) "
-			  "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-			  a, 15);
+	int rc = store_exec(t,
+			    "INSERT INTO audit(seq, ts_ms, user_id, username, role, action, resource_type, "
+			    "resource_id, patient_id, outcome, request_id, client_ip, reason, prev_hash, hash) "
+			    "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+			    a, AUDIT_COLS);
+	if (rc == MC_OK)
+		memcpy(prev, hash, 32);
+	return rc;
+}
+
+int audit_append(struct store_txn *t, const struct audit_rec *r)
+{
+	unsigned char prev[32] = {0};
+	int64_t seq = 1;
+	/* Read inside this unit: correct even when an earlier unit of the batch rolled back. */
+	int rc = chain_head(t, prev, &seq);
+	return rc ? rc : chain_insert(t, r, seq, prev);
 }
 
 /* ---- async: copies queued per store, appended in batches ----
@@ -178,69 +194,16 @@ static void free_recs(struct async_rec *r)
 	}
 }
 
-/* The newest record's hash and the next seq (32 zero bytes and 1 for an empty log). */
-static int chain_head(struct store_txn *t, unsigned char prev[32], int64_t *next_seq)
-{
-	struct store_rows *rows = NULL;
-	int rc = store_query(t, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", NULL, 0, &rows);
-	if (rc)
-		return rc;
-	int st = store_rows_next(rows);
-	if (st == 1) {
-		size_t hl = 0;
-		const void *hp = store_rows_blob(rows, 1, &hl);
-		if (!hp || hl != 32) {
-			long long head = (long long)store_rows_int(rows, 0);
-			store_rows_close(rows);
-			LOGE("audit: chain head has a malformed hash", "\"seq\":%lld", head);
-			return MC_EINTERNAL;
-		}
-		memcpy(prev, hp, 32);
-		*next_seq = store_rows_int(rows, 0) + 1;
-	}
-	store_rows_close(rows);
-	return st < 0 ? -st : MC_OK;
-}
-
-#define AUDIT_COLS 15
-
-/* Append the records of list as seq, seq+1, ... after the record whose hash is prev (prev ends as
- * the last one's hash): one single-row INSERT each, the same canonical form and row as
- * audit_append. (A multi-row INSERT was tried and is slower on SQLite: a statement that may fail
- * half-way opens a statement journal, and releasing it inside the writer's per-unit savepoint
- * cost more than the statements it saved.) */
+/* Append the records of list as seq, seq+1, ... after the record whose hash is prev, reading the
+ * chain head once per batch. (A multi-row INSERT was tried and is slower on SQLite: a statement
+ * that may fail half-way opens a statement journal, and releasing it inside the writer's per-unit
+ * savepoint cost more than the statements it saved.) */
 static int chain_insert_all(struct store_txn *t, const struct async_rec *list, int64_t seq, unsigned char prev[32])
 {
 	for (const struct async_rec *rec = list; rec; rec = rec->next, seq++) {
-		const struct audit_rec *r = &rec->r;
-		unsigned char hash[32];
-		struct canon c = {.seq = seq, .ts_ms = r->ts_ms ? r->ts_ms : mctime_now_ms(), .user_id = r->user_id,
-				  .outcome = r->outcome};
-		const char *f[9] = {r->username, r->role, r->action ? r->action : "unknown", r->resource_type,
-				    r->resource_id, r->patient_id, r->request_id, r->client_ip, r->reason};
-		for (int i = 0; i < 9; i++) {
-			c.s[i] = f[i];
-			c.n[i] = cut(f[i]);
-		}
-		canon_hash(prev, &c, hash);
-		struct store_arg a[AUDIT_COLS] = {
-			SA_INT(c.seq), SA_INT(c.ts_ms), SA_INT(c.user_id),
-			f[0] ? SA_TEXTN(f[0], c.n[0]) : SA_NULL(), f[1] ? SA_TEXTN(f[1], c.n[1]) : SA_NULL(),
-			f[2] ? SA_TEXTN(f[2], c.n[2]) : SA_NULL(), f[3] ? SA_TEXTN(f[3], c.n[3]) : SA_NULL(),
-			f[4] ? SA_TEXTN(f[4], c.n[4]) : SA_NULL(), f[5] ? SA_TEXTN(f[5], c.n[5]) : SA_NULL(),
-			SA_INT(c.outcome),
-			f[6] ? SA_TEXTN(f[6], c.n[6]) : SA_NULL(), f[7] ? SA_TEXTN(f[7], c.n[7]) : SA_NULL(),
-			f[8] ? SA_TEXTN(f[8], c.n[8]) : SA_NULL(),
-			SA_BLOB(prev, 32), SA_BLOB(hash, 32),
-		};
-		int rc = store_exec(t,
-				    "INSERT INTO audit(seq, ts_ms, user_id, username, role, action, resource_type, "
-				    "resource_id, patient_id, outcome, request_id, client_ip, reason, prev_hash, hash) "
-				    "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-				    a, AUDIT_COLS);
+		int rc = chain_insert(t, &rec->r, seq, prev);
 		if (rc)
 			return rc;
-		memcpy(prev, hash, 32);
 	}
 	return MC_OK;
 }
