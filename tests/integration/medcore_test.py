@@ -294,6 +294,17 @@ class Server:
         """Parsed log lines, optionally only those whose msg equals msg."""
         return [x for x in list(self.logs) if isinstance(x, dict) and (msg is None or x.get("msg") == msg)]
 
+    def wait_log_lines(self, msg, pred, timeout=5.0):
+        """Log lines with msg for which pred(line) holds, waiting up to timeout for at least one:
+        the server writes its request line as it answers, and our reader thread sees it a little
+        later."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [x for x in self.log_lines(msg) if pred(x)]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.02)
+
     def stop(self, expect_code=0):
         """SIGTERM, wait, and check the exit code (default: 0). Returns the exit code."""
         if self.proc is None or self.proc.poll() is not None:

@@ -213,13 +213,13 @@ def test_request_id(srv):
     mt.check(rid and rid != "bad id<script>" and re.match(r"^[A-Za-z0-9._-]{8,64}$", rid), "bad id replaced", r)
     r = srv.get("/healthz", headers={"X-Request-Id": "x" * 65})
     mt.check(r.header("x-request-id") != "x" * 65, "over-long id replaced", r)
-    lines = [x for x in srv.log_lines("request") if x.get("request_id") == "trace-42.a_b"]
+    lines = srv.wait_log_lines("request", lambda x: x.get("request_id") == "trace-42.a_b")
     mt.check(lines and lines[0]["route"] == "/healthz" and lines[0]["status"] == 200, "request log line: %s" % lines)
 
 
 def test_log_uses_route_pattern(srv):
     srv.get("/fhir/Patient/secret-id-123", headers={"X-Request-Id": "pattern-check"})
-    lines = [x for x in srv.log_lines("request") if x.get("request_id") == "pattern-check"]
+    lines = srv.wait_log_lines("request", lambda x: x.get("request_id") == "pattern-check")
     mt.check(lines, "request logged")
     mt.check("secret-id-123" not in json.dumps(lines), "raw path (ids) not logged: %s" % lines)
     mt.check(lines[0]["route"] == "/fhir/{type}/{id}", "route pattern logged: %s" % lines)
