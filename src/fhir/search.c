@@ -1515,8 +1515,10 @@ static int compile_control(struct cc *c, const char *k, const char *v, int page_
 	if (strcmp(k, "_total") == 0) {
 		if (strcmp(v, "none") == 0)
 			s->total_mode = FHIR_TOTAL_NONE;
-		else if (strcmp(v, "accurate") == 0 || strcmp(v, "estimate") == 0)
+		else if (strcmp(v, "accurate") == 0)
 			s->total_mode = FHIR_TOTAL_ACCURATE;
+		else if (strcmp(v, "estimate") == 0)
+			s->total_mode = FHIR_TOTAL_BOUNDED;
 		else
 			return fail(c, "Search parameter '%s': expected none, estimate or accurate", k);
 		return canon_add(c, k, v);
@@ -1853,12 +1855,18 @@ int fhir_search_run(struct store_txn *t, struct arena *a, const struct fhir_sear
 	rc = rc ? rc : buf_puts(&bound, buf_str(&snap));
 	if (!rc && keyset)
 		rc = buf_printf(&bound, " AND r.rkey > %lld", (long long)s->cursor);
-	if (!rc && (s->total_mode == FHIR_TOTAL_ACCURATE || s->summary_count)) {
+	if (!rc && (s->total_mode != FHIR_TOTAL_NONE || s->summary_count)) {
 		/* the total covers the whole snapshot, not only what follows the cursor */
+		bool bounded = s->total_mode == FHIR_TOTAL_BOUNDED && !s->summary_count;
 		struct buf q = BUF_INIT;
-		rc = buf_printf(&q, "SELECT count(*) FROM resources r WHERE %s%s", buf_str(&s->where.sql), buf_str(&snap));
+		rc = bounded ? buf_printf(&q, "SELECT count(*) FROM (SELECT 1 FROM resources r WHERE %s%s LIMIT %d) b",
+					  buf_str(&s->where.sql), buf_str(&snap), FHIR_TOTAL_BOUND + 1)
+			     : buf_printf(&q, "SELECT count(*) FROM resources r WHERE %s%s", buf_str(&s->where.sql),
+					  buf_str(&snap));
 		if (!rc)
 			rc = store_query_int(t, q.data, s->where.args, s->where.nargs, &out->total);
+		if (!rc && bounded && out->total > FHIR_TOTAL_BOUND)
+			out->total = -1;
 		buf_release(&q);
 	}
 	buf_release(&snap);

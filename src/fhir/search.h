@@ -135,7 +135,12 @@ bool fhir_phonetic(const char *s, char out[FHIR_PHONETIC_LEN]);
  * the first component's code. False when it does not fit in outsz. */
 bool fhir_composite_key(char *out, size_t outsz, const char *code, const char *system, const char *value);
 
-enum fhir_total_mode { FHIR_TOTAL_ACCURATE, FHIR_TOTAL_NONE };
+/* Bundle.total. The default (no _total, or _total=estimate) counts matches up to
+ * FHIR_TOTAL_BOUND and gives the exact total when there are no more than that, and no total
+ * otherwise (FHIR leaves total optional): counting every match of a broad search ("family=mu"
+ * among 100k patients) costs more than the page itself. _total=accurate always counts. */
+#define FHIR_TOTAL_BOUND 1000
+enum fhir_total_mode { FHIR_TOTAL_BOUNDED = 0, FHIR_TOTAL_ACCURATE, FHIR_TOTAL_NONE };
 enum fhir_summary { FHIR_SUMMARY_FALSE, FHIR_SUMMARY_TRUE, FHIR_SUMMARY_TEXT, FHIR_SUMMARY_DATA };
 
 /* Access rules for resources of `type` reached from a search (chains, _has, includes): MC_OK and
@@ -191,7 +196,7 @@ void fhir_search_release(struct fhir_search *s);
 
 #define FHIR_SEARCH_MAX_INCLUDED 500   /* included resources per page (more are dropped) */
 struct fhir_search_result {
-	int64_t total;               /* -1 when not computed (_total=none) */
+	int64_t total;               /* -1 when not computed (_total=none, or past the bound) */
 	size_t n;
 	struct fhir_stored *v;       /* arena-owned, n entries, json never NULL */
 	int64_t *rkeys;              /* rkeys of v (arena) */

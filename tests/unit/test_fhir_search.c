@@ -964,6 +964,45 @@ static void test_paging_consistent(void **state)
 	arena_destroy(a);
 }
 
+/* Many Groups in one unit (one fsync), for the total bound. */
+static int u_groups(struct store_txn *t, void *arg)
+{
+	int n = *(int *)arg;
+	for (int i = 0; i < n; i++) {
+		json_t *g = json_pack("{s:s, s:s, s:b}", "resourceType", "Group", "type", i % 2 ? "animal" : "person",
+				      "actual", 1);
+		struct fhir_meta m;
+		int rc = fhir_store_create(t, "Group", g, &m);
+		json_decref(g);
+		if (rc)
+			return rc;
+	}
+	return MC_OK;
+}
+
+static void test_total_bound(void **state)
+{
+	(void)state;
+	struct arena *a = arena_create();
+	int n = FHIR_TOTAL_BOUND + 2;
+	assert_int_equal(store_write(g_s, u_groups, &n), MC_OK);
+	/* default: exact up to the bound, none past it; accurate always; none never */
+	struct run r = search(a, "Group", "_count=5");
+	assert_int_equal(r.rc, MC_OK);
+	assert_int_equal(r.res.total, -1);
+	assert_int_equal(r.res.n, 5);
+	assert_true(r.res.more);
+	r = search(a, "Group", "_count=5&_total=accurate");
+	assert_int_equal(r.res.total, FHIR_TOTAL_BOUND + 2);
+	r = search(a, "Group", "_count=5&type=animal");
+	assert_int_equal(r.res.total, (FHIR_TOTAL_BOUND + 2) / 2);
+	r = search(a, "Group", "_count=5&type=animal&_total=none");
+	assert_int_equal(r.res.total, -1);
+	r = search(a, "Group", "_summary=count");
+	assert_int_equal(r.res.total, FHIR_TOTAL_BOUND + 2);
+	arena_destroy(a);
+}
+
 static void test_coverage(void **state)
 {
 	(void)state;
@@ -1004,6 +1043,7 @@ int main(void)
 		cmocka_unit_test(test_summary_elements_lenient),
 		cmocka_unit_test(test_sort_keys),
 		cmocka_unit_test(test_paging_consistent),
+		cmocka_unit_test(test_total_bound),
 		cmocka_unit_test(test_coverage),
 	};
 	int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
