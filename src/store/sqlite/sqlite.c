@@ -367,6 +367,10 @@ static int conn_open(const char *path, bool write, struct conn *c)
 			conn_close(c);
 			return MC_EUNAVAIL;
 		}
+		/* Grow the file in 16 MiB steps: each growth makes every reader remap its mmap window
+		 * (munmap + page faults, measured at ~10% of a search load while audit rows grow it). */
+		int chunk = 16 << 20;
+		sqlite3_file_control(c->db, "main", SQLITE_FCNTL_CHUNK_SIZE, &chunk);
 	}
 	const char *const *pragmas = write ? wpragmas : rpragmas;
 	size_t np = write ? sizeof(wpragmas) / sizeof(wpragmas[0]) : sizeof(rpragmas) / sizeof(rpragmas[0]);
