@@ -50,9 +50,9 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "store/store_int.h"
+#include "store/wqueue.h"
 
 #define WRITER_BATCH_MAX  512
-#define WRITER_QUEUE_MAX  65536
 #define WRITERS_DEFAULT   4
 #define WRITERS_MAX       16
 #define READERS_DEFAULT   16
@@ -408,15 +408,6 @@ static int conn_run(struct pconn *c, const char *sql, const struct store_arg *ar
 
 /* ---- the store, transactions, rows ------------------------------------------------------------ */
 
-struct unit {
-	store_work_fn *fn;
-	void *arg;
-	store_done_fn *done;   /* NULL: a synchronous waiter owns this unit (on its stack) */
-	int rc;
-	bool finished;
-	struct unit *next;
-};
-
 struct rpool_ent {
 	struct pconn c;
 	struct rpool_ent *next;
@@ -427,12 +418,10 @@ struct pg_store {
 	char *conninfo;
 	int nwriters, max_readers;
 	pthread_t *writers;
-	pthread_mutex_t mu;        /* queue, stopping, counters, reader pool */
-	pthread_cond_t work_cv, done_cv, reader_cv;
-	struct unit *qhead, *qtail;
-	size_t qlen;
-	bool stopping;
-	uint64_t commits, units, units_failed;
+	struct store_wqueue wq;    /* write queue, its stopping flag, counters (store/wqueue.h) */
+	pthread_mutex_t mu;        /* reader pool: stopping, idle, nreaders */
+	pthread_cond_t reader_cv;
+	bool stopping;             /* readers refused (set with wq's, in pg_close) */
 	struct rpool_ent *idle;    /* idle read connections */
 	int nreaders;              /* read connections open (idle or in use) */
 	atomic_uint epoch;
@@ -776,7 +765,7 @@ static int writer_ensure(struct pg_store *s, struct pconn *c)
 enum batch_outcome { BATCH_DONE, BATCH_RETRY, BATCH_LOST };
 
 /* One attempt at a batch on c. Sets each unit's rc. */
-static enum batch_outcome run_batch(struct pconn *c, struct unit **u, size_t n,
+static enum batch_outcome run_batch(struct pconn *c, struct store_wunit **u, size_t n,
 				    bool *committed)
 {
 	*committed = false;
@@ -840,67 +829,15 @@ static int begin_locked(struct pconn *c)
 	return rc;
 }
 
-static void finish_units(struct pg_store *s, struct unit **batch, size_t n, uint64_t commits)
-{
-	struct unit *async = NULL;
-	uint64_t failed = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (batch[i]->rc != MC_OK)
-			failed++;
-		if (batch[i]->done) {
-			batch[i]->next = async;
-			async = batch[i];
-			batch[i] = NULL;
-		}
-	}
-	while (async) {
-		struct unit *next = async->next;
-		async->done(async->arg, async->rc);
-		free(async);
-		async = next;
-	}
-	pthread_mutex_lock(&s->mu);
-	s->commits += commits;
-	s->units += n;
-	s->units_failed += failed;
-	for (size_t i = 0; i < n; i++)
-		if (batch[i])
-			batch[i]->finished = true;
-	pthread_cond_broadcast(&s->done_cv);
-	pthread_mutex_unlock(&s->mu);
-}
-
-/* Take up to WRITER_BATCH_MAX queued units. Under mu. */
-static size_t take_batch(struct pg_store *s, struct unit **batch)
-{
-	size_t n = 0;
-	while (s->qhead && n < WRITER_BATCH_MAX) {
-		batch[n++] = s->qhead;
-		s->qhead = s->qhead->next;
-	}
-	if (!s->qhead)
-		s->qtail = NULL;
-	s->qlen -= n;
-	if (n)
-		pthread_cond_broadcast(&s->done_cv);   /* queue space for back-pressured writers */
-	return n;
-}
-
 static void *writer_main(void *arg)
 {
 	struct pg_store *s = arg;
 	struct pconn c = {0};
-	struct unit **batch = mc_malloc(sizeof(*batch) * WRITER_BATCH_MAX);
+	struct store_wunit **batch = mc_malloc(sizeof(*batch) * WRITER_BATCH_MAX);
 	tl_writer_of = s;
 	for (;;) {
-		pthread_mutex_lock(&s->mu);
-		while (!s->qhead && !s->stopping)
-			pthread_cond_wait(&s->work_cv, &s->mu);
-		if (!s->qhead) {
-			pthread_mutex_unlock(&s->mu);
-			break;
-		}
-		pthread_mutex_unlock(&s->mu);
+		if (!store_wq_wait(&s->wq))
+			break;   /* stopping and drained */
 
 		int rc = writer_ensure(s, &c);
 		if (rc == MC_OK) {
@@ -913,11 +850,9 @@ static void *writer_main(void *arg)
 			}
 			note_lost(s, &c);
 		}
-		pthread_mutex_lock(&s->mu);
-		size_t n = take_batch(s, batch);
-		if (s->qhead)
-			pthread_cond_signal(&s->work_cv);   /* more than one batch queued: wake a peer */
-		pthread_mutex_unlock(&s->mu);
+		/* A pool of writers (pool = true): a peer may have taken the work meanwhile (n == 0);
+		 * taking announces queue space at once and wakes a peer when more is queued. */
+		size_t n = store_wq_take(&s->wq, batch, WRITER_BATCH_MAX, false, true);
 		if (n == 0) {
 			if (rc == MC_OK)
 				conn_cmd(&c, "ROLLBACK");
@@ -927,7 +862,7 @@ static void *writer_main(void *arg)
 		if (rc) {
 			for (size_t i = 0; i < n; i++)
 				batch[i]->rc = MC_EUNAVAIL;
-			finish_units(s, batch, n, 0);
+			store_wq_finish(&s->wq, batch, n, 0);
 			continue;
 		}
 		bool reconnected = false;
@@ -966,7 +901,7 @@ static void *writer_main(void *arg)
 				break;
 			}
 		}
-		finish_units(s, batch, n, commits);
+		store_wq_finish(&s->wq, batch, n, commits);
 	}
 	conn_close(&c);
 	free(batch);
@@ -976,52 +911,13 @@ static void *writer_main(void *arg)
 static int pg_write(struct store *ps, store_work_fn *fn, void *arg, store_done_fn *done)
 {
 	struct pg_store *s = (struct pg_store *)ps;
-	bool on_writer = tl_writer_of == s;
-	if (on_writer && !done) {
-		LOGE("store: store_write called from a unit of work (would deadlock)", "\"backend\":\"%s\"", "postgres");
-		return MC_EINTERNAL;
-	}
-	struct unit local = {fn, arg, done, MC_OK, false, NULL};
-	struct unit *u = &local;
-	if (done) {
-		u = mc_malloc(sizeof(*u));
-		*u = local;
-	}
-	pthread_mutex_lock(&s->mu);
-	while (!s->stopping && !on_writer && s->qlen >= WRITER_QUEUE_MAX)
-		pthread_cond_wait(&s->done_cv, &s->mu);
-	if (s->stopping) {
-		pthread_mutex_unlock(&s->mu);
-		if (done)
-			free(u);
-		LOGW("store: write refused, the store is closing", "\"backend\":\"%s\"", "postgres");
-		return MC_EUNAVAIL;
-	}
-	if (s->qtail)
-		s->qtail->next = u;
-	else
-		s->qhead = u;
-	s->qtail = u;
-	s->qlen++;
-	pthread_cond_signal(&s->work_cv);
-	if (done) {
-		pthread_mutex_unlock(&s->mu);
-		return MC_OK;
-	}
-	while (!local.finished)
-		pthread_cond_wait(&s->done_cv, &s->mu);
-	pthread_mutex_unlock(&s->mu);
-	return local.rc;
+	return store_wq_submit(&s->wq, tl_writer_of == s, fn, arg, done);
 }
 
 static void pg_stats(struct store *ps, struct store_stats *out)
 {
 	struct pg_store *s = (struct pg_store *)ps;
-	pthread_mutex_lock(&s->mu);
-	out->commits = s->commits;
-	out->units = s->units;
-	out->units_failed = s->units_failed;
-	pthread_mutex_unlock(&s->mu);
+	store_wq_stats(&s->wq, out);
 }
 
 /* ---- reads ------------------------------------------------------------------------------------ */
@@ -1186,8 +1082,7 @@ static void pg_free(struct pg_store *s)
 		conn_close(&e->c);
 		free(e);
 	}
-	pthread_cond_destroy(&s->work_cv);
-	pthread_cond_destroy(&s->done_cv);
+	store_wq_destroy(&s->wq);
 	pthread_cond_destroy(&s->reader_cv);
 	pthread_mutex_destroy(&s->mu);
 	if (s->conninfo)   /* may hold a password: wipe it */
@@ -1200,10 +1095,9 @@ static void pg_free(struct pg_store *s)
 static void pg_close(struct store *ps)
 {
 	struct pg_store *s = (struct pg_store *)ps;
+	store_wq_stop(&s->wq);
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
-	pthread_cond_broadcast(&s->work_cv);
-	pthread_cond_broadcast(&s->done_cv);
 	pthread_cond_broadcast(&s->reader_cv);
 	pthread_mutex_unlock(&s->mu);
 	for (int i = 0; i < s->nwriters; i++)
@@ -1227,9 +1121,8 @@ static int pg_open(const char *url, struct store **out)
 {
 	struct pg_store *s = mc_calloc(1, sizeof(*s));
 	s->pub.be = &store_postgres_backend;
+	store_wq_init(&s->wq, "postgres");
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->work_cv, NULL);
-	pthread_cond_init(&s->done_cv, NULL);
 	pthread_cond_init(&s->reader_cv, NULL);
 	int rc = parse_url(url, &s->conninfo, &s->nwriters, &s->max_readers);
 	if (rc) {

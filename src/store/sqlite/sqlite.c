@@ -34,9 +34,9 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "store/store_int.h"
+#include "store/wqueue.h"
 
 #define WRITER_BATCH_MAX  512      /* units per transaction */
-#define WRITER_QUEUE_MAX  65536    /* queued units before store_write* block (back-pressure) */
 #define STMT_CACHE_SLOTS_MAX 2048  /* hash slots per connection; 3/4 of them may be filled */
 #define BUSY_TIMEOUT_MS   5000
 
@@ -387,15 +387,6 @@ static int conn_open(const char *path, bool write, struct conn *c)
 
 /* ---- the store, transactions, rows ------------------------------------------------------------ */
 
-struct unit {
-	store_work_fn *fn;
-	void *arg;
-	store_done_fn *done;   /* NULL: a synchronous waiter owns this unit (on its stack) */
-	int rc;
-	bool finished;         /* set under mu; the waiter may free the unit right after */
-	struct unit *next;
-};
-
 struct rconn;
 
 struct sq_store {
@@ -404,13 +395,7 @@ struct sq_store {
 	char *path;
 	struct conn w;             /* writer connection: only the writer thread touches it after open */
 	pthread_t writer;
-	pthread_mutex_t mu;        /* guards the queue, stopping and the counters */
-	pthread_cond_t work_cv;    /* writer: units queued, or stopping */
-	pthread_cond_t done_cv;    /* waiters: a batch finished (units done, queue space) */
-	struct unit *qhead, *qtail;
-	size_t qlen;
-	bool stopping;
-	uint64_t commits, units, units_failed;
+	struct store_wqueue wq;    /* queue, stopping, counters (store/wqueue.h) */
 	struct rconn *readers;     /* guarded by g_rlock */
 };
 
@@ -621,7 +606,7 @@ static int sq_tables(struct store_txn *t, struct store_tlist *l)
 static int w_run(struct sq_store *s, const char *sql) { return conn_exec(&s->w, sql, NULL, 0, NULL); }
 
 /* Runs one batch; sets every unit's rc. Returns the number of successful COMMITs (0 or more). */
-static uint64_t run_batch(struct sq_store *s, struct unit **u, size_t n)
+static uint64_t run_batch(struct sq_store *s, struct store_wunit **u, size_t n)
 {
 	uint64_t commits = 0;
 	size_t seg = 0;          /* first unit of the current transaction */
@@ -689,111 +674,33 @@ static uint64_t run_batch(struct sq_store *s, struct unit **u, size_t n)
 static void *writer_main(void *arg)
 {
 	struct sq_store *s = arg;
-	struct unit *batch[WRITER_BATCH_MAX];
+	struct store_wunit *batch[WRITER_BATCH_MAX];
 	tl_writer_of = s;
-	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->qhead && !s->stopping)
-			pthread_cond_wait(&s->work_cv, &s->mu);
-		if (!s->qhead)
+		/* One writer: wait and take under one lock; queue space is announced by finish only. */
+		size_t n = store_wq_take(&s->wq, batch, WRITER_BATCH_MAX, true, false);
+		if (n == 0)
 			break;   /* stopping and drained */
-		size_t n = 0;
-		while (s->qhead && n < WRITER_BATCH_MAX) {
-			batch[n++] = s->qhead;
-			s->qhead = s->qhead->next;
-		}
-		if (!s->qhead)
-			s->qtail = NULL;
-		s->qlen -= n;
-		pthread_mutex_unlock(&s->mu);
-
 		uint64_t commits = run_batch(s, batch, n);
 		if (commits)
 			store_commit_notify(&s->pub);   /* e.g. wake the events dispatcher */
-
-		/* Sync units may vanish the moment they are marked finished: collect the async ones first. */
-		struct unit *async = NULL;
-		uint64_t failed = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (batch[i]->rc != MC_OK)
-				failed++;
-			if (batch[i]->done) {
-				batch[i]->next = async;
-				async = batch[i];
-				batch[i] = NULL;   /* freed after its done() below */
-			}
-		}
-		/* Async callbacks run first, without the lock (done() may queue more work), so that a
-		 * synchronous unit queued behind async ones returns only after their done() ran. */
-		while (async) {
-			struct unit *next = async->next;
-			async->done(async->arg, async->rc);
-			free(async);
-			async = next;
-		}
-		pthread_mutex_lock(&s->mu);
-		s->commits += commits;
-		s->units += n;
-		s->units_failed += failed;
-		for (size_t i = 0; i < n; i++)
-			if (batch[i])
-				batch[i]->finished = true;
-		pthread_cond_broadcast(&s->done_cv);
+		/* Async done() callbacks run before the synchronous waiters of this batch are released,
+		 * so a synchronous unit queued behind async ones returns only after their done() ran. */
+		store_wq_finish(&s->wq, batch, n, commits);
 	}
-	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
 
 static int sq_write(struct store *ps, store_work_fn *fn, void *arg, store_done_fn *done)
 {
 	struct sq_store *s = (struct sq_store *)ps;
-	bool on_writer = tl_writer_of == s;
-	if (on_writer && !done) {
-		LOGE("store: store_write called from a unit of work (would deadlock)", "\"backend\":\"%s\"", "sqlite");
-		return MC_EINTERNAL;
-	}
-	struct unit local = {fn, arg, done, MC_OK, false, NULL};
-	struct unit *u = &local;
-	if (done) {
-		u = mc_malloc(sizeof(*u));
-		*u = local;
-	}
-	pthread_mutex_lock(&s->mu);
-	/* Back-pressure, except on the writer thread itself, which must never wait for queue space. */
-	while (!s->stopping && !on_writer && s->qlen >= WRITER_QUEUE_MAX)
-		pthread_cond_wait(&s->done_cv, &s->mu);
-	if (s->stopping) {
-		pthread_mutex_unlock(&s->mu);
-		if (done)
-			free(u);
-		LOGW("store: write refused, the store is closing", "\"backend\":\"%s\"", "sqlite");
-		return MC_EUNAVAIL;
-	}
-	if (s->qtail)
-		s->qtail->next = u;
-	else
-		s->qhead = u;
-	s->qtail = u;
-	s->qlen++;
-	pthread_cond_signal(&s->work_cv);
-	if (done) {
-		pthread_mutex_unlock(&s->mu);
-		return MC_OK;
-	}
-	while (!local.finished)
-		pthread_cond_wait(&s->done_cv, &s->mu);
-	pthread_mutex_unlock(&s->mu);
-	return local.rc;
+	return store_wq_submit(&s->wq, tl_writer_of == s, fn, arg, done);
 }
 
 static void sq_stats(struct store *ps, struct store_stats *out)
 {
 	struct sq_store *s = (struct sq_store *)ps;
-	pthread_mutex_lock(&s->mu);
-	out->commits = s->commits;
-	out->units = s->units;
-	out->units_failed = s->units_failed;
-	pthread_mutex_unlock(&s->mu);
+	store_wq_stats(&s->wq, out);
 }
 
 /* ---- per-thread read connections -------------------------------------------------------------- */
@@ -963,11 +870,7 @@ static int sq_read(struct store *ps, store_work_fn *fn, void *arg)
 static void sq_close(struct store *ps)
 {
 	struct sq_store *s = (struct sq_store *)ps;
-	pthread_mutex_lock(&s->mu);
-	s->stopping = true;
-	pthread_cond_signal(&s->work_cv);
-	pthread_cond_broadcast(&s->done_cv);   /* writers waiting for queue space give up */
-	pthread_mutex_unlock(&s->mu);
+	store_wq_stop(&s->wq);   /* writers waiting for queue space give up */
 	pthread_join(s->writer, NULL);   /* the writer drains the queue before it exits */
 
 	pthread_mutex_lock(&g_rlock);
@@ -980,9 +883,7 @@ static void sq_close(struct store *ps)
 	pthread_setspecific(g_key, head);
 
 	conn_close(&s->w);
-	pthread_cond_destroy(&s->work_cv);
-	pthread_cond_destroy(&s->done_cv);
-	pthread_mutex_destroy(&s->mu);
+	store_wq_destroy(&s->wq);
 	free(s->path);
 	free(s);
 }
@@ -1004,15 +905,11 @@ static int sq_open(const char *path, struct store **out)
 		free(s);
 		return rc;
 	}
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->work_cv, NULL);
-	pthread_cond_init(&s->done_cv, NULL);
+	store_wq_init(&s->wq, "sqlite");
 	if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
 		LOGE("store: cannot start the writer thread", "\"backend\":\"%s\"", "sqlite");
 		conn_close(&s->w);
-		pthread_cond_destroy(&s->work_cv);
-		pthread_cond_destroy(&s->done_cv);
-		pthread_mutex_destroy(&s->mu);
+		store_wq_destroy(&s->wq);
 		free(s->path);
 		free(s);
 		return MC_EUNAVAIL;
