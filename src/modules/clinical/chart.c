@@ -360,7 +360,6 @@ int clin_h_careplan_add(struct req *r, struct reply *rep)
 		return MC_ENOTFOUND;
 	json_t *body;
 	const char *title = NULL, *desc = NULL, *st = NULL, *intent = NULL, *start = NULL, *end = NULL;
-	int64_t s_ms = 0, e_ms = 0;
 	int rc = req_json(r, &body);
 	if (!rc)
 		rc = clin_known_fields(r, body, fields);
@@ -373,13 +372,9 @@ int clin_h_careplan_add(struct req *r, struct reply *rep)
 	if (!rc)
 		rc = enum_field(r, body, "intent", intents, "plan", &intent);
 	if (!rc)
-		rc = clin_date_field(r, body, "start", false, false, &start, &s_ms);
-	if (!rc)
-		rc = clin_date_field(r, body, "end", false, false, &end, &e_ms);
+		rc = clin_period_fields(r, body, &start, &end);
 	if (rc)
 		return rc;
-	if (start && end && e_ms < s_ms)
-		return clin_bad(r, "end", "must not be before start");
 	json_t *acts = json_object_get(body, "activities");
 	if (acts && (!json_is_array(acts) || json_array_size(acts) > CLIN_ITEMS_MAX))
 		return clin_bad(r, "activities", "must be an array of at most 20 {description, status?, scheduled?}");
@@ -626,7 +621,6 @@ int clin_h_coverage_add(struct req *r, struct reply *rep)
 	json_t *body;
 	const char *payor = NULL, *member = NULL, *plan = NULL, *group = NULL, *rel = NULL, *st = NULL, *start = NULL,
 		   *end = NULL;
-	int64_t s_ms = 0, e_ms = 0;
 	int rc = req_json(r, &body);
 	if (!rc)
 		rc = clin_known_fields(r, body, fields);
@@ -643,13 +637,9 @@ int clin_h_coverage_add(struct req *r, struct reply *rep)
 	if (!rc)
 		rc = enum_field(r, body, "status", sts, "active", &st);
 	if (!rc)
-		rc = clin_date_field(r, body, "start", false, false, &start, &s_ms);
-	if (!rc)
-		rc = clin_date_field(r, body, "end", false, false, &end, &e_ms);
+		rc = clin_period_fields(r, body, &start, &end);
 	if (rc)
 		return rc;
-	if (start && end && e_ms < s_ms)
-		return clin_bad(r, "end", "must not be before start");
 	json_t *c = clin_own(r, json_pack("{s:s, s:s, s:s, s:o, s:o, s:[{s:s}]}", "resourceType", "Coverage", "status",
 					  st, "subscriberId", member, "beneficiary", clin_ref("Patient", pid),
 					  "relationship",

@@ -777,3 +777,14 @@ static const struct route routes[] = {
 #undef RP
 
 const struct route_table clinical_routes = {routes, sizeof(routes) / sizeof(routes[0])};
+
+int clin_period_fields(struct req *r, const json_t *obj, const char **start, const char **end)
+{
+	int64_t s_ms = 0, e_ms = 0;
+	int rc = clin_date_field(r, obj, "start", false, false, start, &s_ms);
+	if (!rc)
+		rc = clin_date_field(r, obj, "end", false, false, end, &e_ms);
+	if (!rc && *start && *end && e_ms < s_ms)
+		rc = clin_bad(r, "end", "must not be before start");
+	return rc;
+}

@@ -53,6 +53,8 @@ const char *clin_now(struct req *r);                          /* ISO instant, ar
  * (+slack) when past_only. *ms (may be NULL) gets the start of the range it covers. */
 int clin_date_field(struct req *r, const json_t *obj, const char *field, bool required, bool past_only,
 		    const char **out, int64_t *ms);
+/* Optional "start" and "end" dates of obj (a Period); end must not be before start. */
+int clin_period_fields(struct req *r, const json_t *obj, const char **start, const char **end);
 /* An optional string field of at most max bytes (absent/null = NULL). MC_EINVAL recorded otherwise. */
 int clin_str_field(struct req *r, const json_t *obj, const char *field, bool required, size_t max, const char **out);
 /* Unknown keys of obj (not in allowed, NULL-terminated) -> 400. */
