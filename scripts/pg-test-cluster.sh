@@ -17,7 +17,8 @@ DIR=${MEDCORE_PG_DIR:-/tmp/medcore-pg-$(id -u)}
 PORT=${MEDCORE_PG_PORT:-$(cat "$DIR/port" 2>/dev/null || echo 55432)}
 
 port_free() {
-  python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$1" 2>/dev/null
+  # SO_REUSEADDR as PostgreSQL itself binds: a port in TIME_WAIT after our own stop is free to it
+  python3 -c "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1])))" "$1" 2>/dev/null
 }
 
 bindir() {
